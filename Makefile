@@ -1,0 +1,30 @@
+# The two quick-start commands (see README.md), and the pieces they are made of.
+# Each installs the tools it needs first (.ci/ensure-tools), skipping what is there.
+
+# wasm-opt comes from end2end's npm packages.
+export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+E2E_DB := target/e2e/chat.sqlite3
+
+.PHONY: run test unit e2e lint tools
+
+## Build in release mode and serve the chat at http://127.0.0.1:3000
+run:
+	.ci/ensure-tools app
+	cargo leptos serve --release
+
+## Every test: unit and integration, then Playwright in Chromium
+test:
+	.ci/ensure-tools test
+	$(MAKE) --no-print-directory unit e2e
+
+unit:
+	cargo test -p app -p server
+
+e2e:
+	rm -rf $(dir $(E2E_DB)) && mkdir -p $(dir $(E2E_DB))
+	CHAT_DB=$(E2E_DB) cargo leptos end-to-end --release
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy -p app -p server --all-targets -- -D warnings

@@ -1,0 +1,208 @@
+//! A chat line and the rules for a new one. The same code validates in the browser (instant
+//! feedback) and on the server (the authority).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Longest screen name, in Unicode scalar values (an emoji counts as one).
+pub const MAX_SCREENNAME_CHARS: usize = 40;
+/// Longest message, in Unicode scalar values.
+pub const MAX_TEXT_CHARS: usize = 100;
+
+/// A stored line, as the API and the page see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    /// Assigned by the store; only ever increases.
+    pub id: i64,
+    pub screenname: String,
+    pub text: String,
+    /// When the line was stored: RFC 3339 in UTC, e.g. `2026-11-23T10:00:00Z`. Kept as a string
+    /// so that no date library has to ship in the wasm.
+    pub created: String,
+}
+
+/// Which input a validation error is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Field {
+    ScreenName,
+    Text,
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Field::ScreenName => "Screen name",
+            Field::Text => "Message",
+        })
+    }
+}
+
+/// Why a screen name or message was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum LineError {
+    #[error("{0} is empty.")]
+    Empty(Field),
+    #[error("{field} is {chars} characters long; the limit is {max}.")]
+    TooLong {
+        field: Field,
+        chars: usize,
+        max: usize,
+    },
+    #[error("{0} contains a control character such as a line break; send one line of text.")]
+    ControlCharacter(Field),
+    #[error(
+        "{0} contains an invisible or text-direction character, which could let it pose as another name."
+    )]
+    InvisibleCharacter(Field),
+}
+
+/// A line that passed validation and may be stored: both fields trimmed and within limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewLine {
+    screenname: String,
+    text: String,
+}
+
+impl NewLine {
+    /// Validates raw input; the result holds the trimmed values.
+    pub fn parse(screenname: &str, text: &str) -> Result<Self, LineError> {
+        Ok(Self {
+            screenname: check_screenname(screenname)?.to_owned(),
+            text: check_text(text)?.to_owned(),
+        })
+    }
+
+    pub fn screenname(&self) -> &str {
+        &self.screenname
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Validates a screen name and returns it trimmed.
+pub fn check_screenname(raw: &str) -> Result<&str, LineError> {
+    let name = check_common(raw, Field::ScreenName, MAX_SCREENNAME_CHARS)?;
+    if name.chars().any(is_invisible) {
+        return Err(LineError::InvisibleCharacter(Field::ScreenName));
+    }
+    Ok(name)
+}
+
+/// Validates a message and returns it trimmed.
+pub fn check_text(raw: &str) -> Result<&str, LineError> {
+    check_common(raw, Field::Text, MAX_TEXT_CHARS)
+}
+
+fn check_common(raw: &str, field: Field, max: usize) -> Result<&str, LineError> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(LineError::Empty(field));
+    }
+    // Refuse rather than replace: a one-line chat has no use for line breaks or tabs, and
+    // silently rewriting what someone typed is worse than telling them.
+    if value.chars().any(char::is_control) {
+        return Err(LineError::ControlCharacter(field));
+    }
+    let chars = value.chars().count();
+    if chars > max {
+        return Err(LineError::TooLong { field, chars, max });
+    }
+    Ok(value)
+}
+
+/// Zero-width and bidirectional-control characters: invisible, so a name that contains them
+/// can look exactly like someone else's.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{061C}'
+            | '\u{FEFF}'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_count_characters_not_bytes() {
+        let forty = "😀".repeat(40);
+        assert_eq!(check_screenname(&forty), Ok(forty.as_str()));
+        let forty_one = "😀".repeat(41);
+        assert_eq!(
+            check_screenname(&forty_one),
+            Err(LineError::TooLong {
+                field: Field::ScreenName,
+                chars: 41,
+                max: 40
+            })
+        );
+        assert!(check_text(&"é".repeat(100)).is_ok());
+        assert!(check_text(&"é".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn trims_before_checking() {
+        assert_eq!(check_screenname("  ann \t"), Ok("ann"));
+        let padded = format!("  {}  ", "x".repeat(100));
+        assert_eq!(check_text(&padded).map(str::len), Ok(100));
+    }
+
+    #[test]
+    fn empty_after_trimming_is_invalid() {
+        for raw in ["", "   ", "\t\n ", "\u{3000}"] {
+            assert_eq!(
+                check_screenname(raw),
+                Err(LineError::Empty(Field::ScreenName))
+            );
+            assert_eq!(check_text(raw), Err(LineError::Empty(Field::Text)));
+        }
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        assert_eq!(
+            check_text("two\nlines"),
+            Err(LineError::ControlCharacter(Field::Text))
+        );
+        assert_eq!(
+            check_screenname("a\u{7}b"),
+            Err(LineError::ControlCharacter(Field::ScreenName))
+        );
+    }
+
+    #[test]
+    fn invisible_characters_are_refused_in_names_only() {
+        assert_eq!(
+            check_screenname("ann\u{200B}"),
+            Err(LineError::InvisibleCharacter(Field::ScreenName))
+        );
+        assert_eq!(
+            check_screenname("\u{202E}nna"),
+            Err(LineError::InvisibleCharacter(Field::ScreenName))
+        );
+        // Emoji sequences joined by U+200D are ordinary text in a message.
+        assert!(check_text("👩\u{200D}💻 at work").is_ok());
+    }
+
+    #[test]
+    fn new_line_keeps_trimmed_values() {
+        let line = NewLine::parse(" ann ", " hello ").unwrap();
+        assert_eq!((line.screenname(), line.text()), ("ann", "hello"));
+    }
+
+    #[test]
+    fn errors_read_well() {
+        let err = check_text(&"x".repeat(101)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Message is 101 characters long; the limit is 100."
+        );
+    }
+}

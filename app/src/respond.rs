@@ -1,0 +1,45 @@
+//! Server side: turning an [`ApiError`] into the HTTP status of the server function's answer.
+
+use crate::error::ApiError;
+use http::{HeaderValue, StatusCode, header, request::Parts};
+use leptos::prelude::use_context;
+use leptos_axum::ResponseOptions;
+
+/// Sets the status (and `Retry-After`) for `error` on the current server-function response.
+///
+/// A plain HTML form post (JavaScript off) is left alone: Leptos answers it with a redirect back
+/// to the page, carrying the error in the URL so the page can show it beside the form. A status
+/// set here would replace that redirect.
+pub fn set_status(error: &ApiError) {
+    let Some(response) = use_context::<ResponseOptions>() else {
+        return;
+    };
+    if is_plain_form_post() {
+        return;
+    }
+    let status =
+        StatusCode::from_u16(error.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.set_status(status);
+    if let Some(seconds) = error.retry_after {
+        response.insert_header(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+}
+
+/// Passes a server function's result through, setting the error's status on the way.
+pub fn answer<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
+    if let Err(error) = &result {
+        set_status(error);
+    }
+    result
+}
+
+fn is_plain_form_post() -> bool {
+    use_context::<Parts>().is_some_and(|parts| {
+        let accepts_html = parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        accepts_html && parts.headers.contains_key(header::REFERER)
+    })
+}

@@ -1,0 +1,39 @@
+import { defineConfig } from "@playwright/test";
+
+// `cargo leptos end-to-end` starts the server and runs these tests at once: global-setup.ts
+// waits until the server answers.
+export default defineConfig({
+  testDir: "./tests",
+  globalSetup: "./global-setup.ts",
+  timeout: 30_000,
+  expect: { timeout: 5_000 },
+  forbidOnly: true,
+  retries: 0,
+  // Tests share one server; each uses lines of its own, so they may run side by side.
+  workers: 2,
+  reporter: [["list"]],
+  use: {
+    baseURL: process.env.CHAT_URL ?? "http://127.0.0.1:3000",
+    trace: "retain-on-failure",
+  },
+  projects: [
+    {
+      name: "chromium",
+      use: {
+        browserName: "chromium",
+        launchOptions: {
+          // Debian's Chromium: Playwright's own browser download cannot work on these machines.
+          executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+          args: [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+          ],
+        },
+      },
+    },
+  ],
+});

@@ -1,0 +1,40 @@
+import { expect, type Page, type APIRequestContext } from "@playwright/test";
+
+/** A text no other test (or earlier run) has used. */
+export function unique(label: string): string {
+  return `${label} ${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
+}
+
+/** Opens `/` and waits until the wasm has hydrated it. */
+export async function openChat(page: Page): Promise<void> {
+  await page.goto("/");
+  await expect(page.locator("body[data-hydrated]")).toHaveCount(1, { timeout: 15_000 });
+}
+
+/** Posts a line through the form, as a person would. */
+export async function post(page: Page, screenname: string, text: string): Promise<void> {
+  await page.getByLabel("Screen name").fill(screenname);
+  await page.getByLabel("Message").fill(text);
+  await page.getByLabel("Message").press("Enter");
+}
+
+/** The poll period the server gives the page (ms). */
+export async function pollPeriod(request: APIRequestContext): Promise<number> {
+  const res = await request.get("/api/snapshot");
+  expect(res.ok()).toBeTruthy();
+  return (await res.json()).poll_ms;
+}
+
+/** All stored lines whose text is `text`, read through the API. */
+export async function storedWithText(request: APIRequestContext, text: string) {
+  const found = [];
+  let after = 0;
+  for (;;) {
+    const res = await request.get(`/api/lines?after=${after}&limit=500`);
+    expect(res.status()).toBe(200);
+    const batch = await res.json();
+    found.push(...batch.lines.filter((l: { text: string }) => l.text === text));
+    if (batch.lines.length < 500) return found;
+    after = batch.cursor;
+  }
+}
