@@ -1,5 +1,6 @@
-//! Keeping the page live in the browser: the poll timer and what it does with answers.
-//! On the server every entry point here does nothing; effects never run there.
+//! Keeping the page live in the browser: the poll timer, the tab's visibility, the network
+//! coming back, and what is done with each answer. The rules are in [`Schedule`]; this is the
+//! wiring. On the server every entry point here does nothing: effects never run there.
 
 use crate::chat_log::ChatLog;
 use crate::schedule::Schedule;
@@ -19,48 +20,69 @@ pub enum Link {
 pub struct Poller {
     log: RwSignal<ChatLog>,
     link: RwSignal<Link>,
+    /// Lines that arrived while the tab was hidden.
+    unread: RwSignal<usize>,
     schedule: StoredValue<Schedule>,
     poll_ms: u32,
 }
 
 impl Poller {
-    pub fn new(log: RwSignal<ChatLog>, link: RwSignal<Link>, poll_ms: u32) -> Self {
+    pub fn new(
+        log: RwSignal<ChatLog>,
+        link: RwSignal<Link>,
+        unread: RwSignal<usize>,
+        poll_ms: u32,
+    ) -> Self {
         Self {
             log,
             link,
+            unread,
             schedule: StoredValue::new(Schedule::new(poll_ms)),
             poll_ms,
         }
     }
 
     /// Starts polling once the page is hydrated: at once (to catch up on lines stored since the
-    /// page was rendered), then every period. The timer is dropped with the component.
+    /// page was rendered), then every period. Timers and listeners go with the component.
     pub fn start(self) {
         #[cfg(feature = "hydrate")]
         Effect::new(move |_| {
             use gloo_timers::callback::Interval;
+            use leptos::ev::{online, visibilitychange};
             use send_wrapper::SendWrapper;
 
             self.poll_now();
-            let interval = Interval::new(self.poll_ms, move || self.tick());
-            let interval = SendWrapper::new(interval);
-            on_cleanup(move || drop(interval));
+            let interval = SendWrapper::new(Interval::new(self.poll_ms, move || self.tick()));
+            let shown = window_event_listener(visibilitychange, move |_| {
+                if !document().hidden() {
+                    self.unread.set(0);
+                    self.poll_now();
+                }
+            });
+            let back_online = window_event_listener(online, move |_| self.poll_now());
+            on_cleanup(move || {
+                drop(interval);
+                shown.remove();
+                back_online.remove();
+            });
         });
-        let _ = self.poll_ms;
     }
 
-    /// Polls now, or right after the poll in flight (after the page's own post).
+    /// Polls now, or right after the poll in flight.
     pub fn poll_now(self) {
         #[cfg(feature = "hydrate")]
-        if self.schedule.try_update_value(Schedule::poll_now) == Some(true) {
-            leptos::task::spawn_local(self.run());
+        {
+            let now = js_sys::Date::now();
+            if self.schedule.try_update_value(|s| s.poll_now(now)) == Some(true) {
+                leptos::task::spawn_local(self.run());
+            }
         }
     }
 
     #[cfg(feature = "hydrate")]
     fn tick(self) {
-        let now = js_sys::Date::now();
-        if self.schedule.try_update_value(|s| s.tick(now)) == Some(true) {
+        let (now, hidden) = (js_sys::Date::now(), document().hidden());
+        if self.schedule.try_update_value(|s| s.tick(now, hidden)) == Some(true) {
             leptos::task::spawn_local(self.run());
         }
     }
@@ -77,8 +99,13 @@ impl Poller {
             match lines_since(Some(after), None).await {
                 Ok(batch) => {
                     let full = batch.lines.len() >= DEFAULT_LIMIT as usize;
-                    self.log.try_update(|log| log.apply(batch));
-                    self.link.try_set(Link::Live);
+                    let added = self.log.try_update(|log| log.apply(batch)).unwrap_or(0);
+                    if added > 0 && document().hidden() {
+                        self.unread.update(|n| *n += added);
+                    }
+                    if self.link.get_untracked() != Link::Live {
+                        self.link.set(Link::Live);
+                    }
                     if self.schedule.try_update_value(|s| s.succeeded(full)) != Some(true) {
                         return;
                     }
@@ -96,7 +123,8 @@ impl Poller {
     }
 }
 
-/// Marks `<body data-hydrated>` so that tests (and styles) can tell the page is interactive.
+/// Marks `<body data-hydrated>`: tests wait for it, and the stylesheet switches the log from
+/// its no-script layout (which starts scrolled to the newest line) to the scripted one.
 pub fn mark_hydrated() {
     #[cfg(feature = "hydrate")]
     if let Some(body) = document().body() {

@@ -6,6 +6,9 @@
 
 /// The longest wait between attempts while the server is unreachable (before jitter).
 pub const MAX_BACKOFF_MS: f64 = 30_000.0;
+/// While the tab is hidden it polls this many times less often: enough to count unread lines
+/// in the title, cheap for the server.
+pub const HIDDEN_SLOWDOWN: f64 = 5.0;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Schedule {
@@ -17,6 +20,8 @@ pub struct Schedule {
     failures: u32,
     /// No timed poll before this instant (ms), while backing off.
     resume_at: f64,
+    /// When the last poll started (ms).
+    started_at: f64,
 }
 
 impl Schedule {
@@ -27,29 +32,38 @@ impl Schedule {
             again: false,
             failures: 0,
             resume_at: 0.0,
+            started_at: f64::NEG_INFINITY,
         }
     }
 
-    /// A timer tick at `now` (ms): whether to start a poll.
-    pub fn tick(&mut self, now: f64) -> bool {
+    /// A timer tick at `now` (ms), `hidden` when the tab is: whether to start a poll.
+    pub fn tick(&mut self, now: f64, hidden: bool) -> bool {
         // Half a period of slack: timer ticks drift, and a tick a few ms early must not cost a
         // whole extra period.
-        if self.in_flight || now + self.period_ms / 2.0 < self.resume_at {
+        let soon = now + self.period_ms / 2.0;
+        let backing_off = soon < self.resume_at;
+        let resting = hidden && soon < self.started_at + self.period_ms * HIDDEN_SLOWDOWN;
+        if self.in_flight || backing_off || resting {
             return false;
         }
-        self.in_flight = true;
+        self.start(now);
         true
     }
 
-    /// Something wants fresh lines now (the page's own post): whether to start a poll. If one is
-    /// in flight, another follows it at once.
-    pub fn poll_now(&mut self) -> bool {
+    /// Something wants fresh lines now (the page's own post, the tab shown again, the network
+    /// back): whether to start a poll. If one is in flight, another follows it at once.
+    pub fn poll_now(&mut self, now: f64) -> bool {
         if self.in_flight {
             self.again = true;
             return false;
         }
-        self.in_flight = true;
+        self.start(now);
         true
+    }
+
+    fn start(&mut self, now: f64) {
+        self.in_flight = true;
+        self.started_at = now;
     }
 
     /// A poll succeeded. `full_batch`: it returned as many lines as asked, so more may wait.
@@ -88,21 +102,21 @@ mod tests {
     #[test]
     fn one_poll_in_flight_at_most() {
         let mut s = Schedule::new(2000);
-        assert!(s.tick(0.0));
-        assert!(!s.tick(2000.0));
-        assert!(!s.poll_now());
+        assert!(s.tick(0.0, false));
+        assert!(!s.tick(2000.0, false));
+        assert!(!s.poll_now(2500.0));
         // The poll asked for during flight follows at once.
         assert!(s.succeeded(false));
         assert!(!s.succeeded(false));
-        assert!(s.tick(4000.0));
+        assert!(s.tick(4000.0, false));
     }
 
     #[test]
     fn full_batch_polls_again_at_once() {
         let mut s = Schedule::new(2000);
-        assert!(s.tick(0.0));
+        assert!(s.tick(0.0, false));
         assert!(s.succeeded(true));
-        assert!(!s.tick(1.0), "still in flight");
+        assert!(!s.tick(1.0, false), "still in flight");
         assert!(!s.succeeded(false));
     }
 
@@ -111,7 +125,7 @@ mod tests {
         let mut s = Schedule::new(2000);
         let waits: Vec<f64> = (0..8)
             .map(|_| {
-                assert!(s.poll_now());
+                assert!(s.poll_now(0.0));
                 s.failed(0.0, None, 0.5)
             })
             .collect();
@@ -127,25 +141,46 @@ mod tests {
     #[test]
     fn jitter_spreads_waits_and_retry_after_is_honoured() {
         let mut s = Schedule::new(2000);
-        s.poll_now();
+        s.poll_now(0.0);
         assert_eq!(s.failed(0.0, None, 0.0), 1500.0);
-        s.poll_now();
+        s.poll_now(0.0);
         assert_eq!(s.failed(0.0, None, 0.999_999).round(), 5000.0);
-        s.poll_now();
+        s.poll_now(0.0);
         assert_eq!(s.failed(0.0, Some(60_000.0), 0.5), 60_000.0);
     }
 
     #[test]
     fn ticks_wait_out_the_backoff_then_recover() {
         let mut s = Schedule::new(2000);
-        assert!(s.tick(0.0));
+        assert!(s.tick(0.0, false));
         s.failed(0.0, None, 0.5); // wait 2000
-        assert!(s.tick(1000.0), "within half a period of the resume time");
+        assert!(s.tick(1000.0, false), "within half a period of the resume time");
         s.failed(1000.0, None, 0.5); // wait 4000: resume at 5000
-        assert!(!s.tick(2000.0));
-        assert!(s.tick(4000.0));
+        assert!(!s.tick(2000.0, false));
+        assert!(s.tick(4000.0, false));
         assert!(!s.succeeded(false));
         assert!(!s.is_reconnecting());
-        assert!(s.tick(6000.0));
+        assert!(s.tick(6000.0, false));
+    }
+
+    #[test]
+    fn hidden_tab_polls_slowly_and_showing_it_polls_at_once() {
+        let mut s = Schedule::new(2000);
+        assert!(s.tick(0.0, true), "the first hidden tick polls");
+        s.succeeded(false);
+        let polls = (1..=30)
+            .filter(|i| {
+                let polled = s.tick(f64::from(*i) * 2000.0, true);
+                if polled {
+                    s.succeeded(false);
+                }
+                polled
+            })
+            .count();
+        assert_eq!(polls, 6, "one poll per 10 s over 60 s");
+        // Shown again: at once, whatever the timer says.
+        assert!(s.poll_now(61_000.0));
+        s.succeeded(false);
+        assert!(s.tick(63_000.0, false));
     }
 }

@@ -12,9 +12,9 @@ test("a line posted in one browser appears in another without reload", async ({ 
   await post(alice, "alice", text);
   // The sender sees it at once, and the message field is cleared; the name stays.
   await expect(alice.locator("#chatbox .line .text", { hasText: text })).toHaveCount(1);
-  await expect(alice.getByLabel("Message")).toHaveValue("");
-  await expect(alice.getByLabel("Screen name")).toHaveValue("alice");
-  await expect(alice.getByLabel("Message")).toBeFocused();
+  await expect(alice.getByLabel("Message", { exact: true })).toHaveValue("");
+  await expect(alice.getByLabel("Screen name", { exact: true })).toHaveValue("alice");
+  await expect(alice.getByLabel("Message", { exact: true })).toBeFocused();
 
   // The other reader gets it from the poll: within one period plus a second.
   const line = bob.locator("#chatbox .line", { hasText: text });
@@ -46,7 +46,7 @@ test("a 101-character message shows the error by the form and is not stored", as
     "Message is 101 characters long; the limit is 100.",
   );
   // Nothing went out and nothing was stored; the text stays for the writer to shorten.
-  await expect(page.getByLabel("Message")).toHaveValue(text);
+  await expect(page.getByLabel("Message", { exact: true })).toHaveValue(text);
   expect(await storedWithText(request, text)).toHaveLength(0);
 
   // The server holds the same rule when the browser's check is bypassed.
@@ -88,7 +88,7 @@ test("the page logs no console errors or hydration warnings", async ({ page }) =
 
   await openChat(page);
   await post(page, "erin", unique("quiet console"));
-  await expect(page.getByLabel("Message")).toHaveValue("");
+  await expect(page.getByLabel("Message", { exact: true })).toHaveValue("");
   // Let a few polls run.
   await page.waitForTimeout(2_500);
   await page.reload();

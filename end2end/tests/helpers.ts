@@ -13,9 +13,9 @@ export async function openChat(page: Page): Promise<void> {
 
 /** Posts a line through the form, as a person would. */
 export async function post(page: Page, screenname: string, text: string): Promise<void> {
-  await page.getByLabel("Screen name").fill(screenname);
-  await page.getByLabel("Message").fill(text);
-  await page.getByLabel("Message").press("Enter");
+  await page.getByLabel("Screen name", { exact: true }).fill(screenname);
+  await page.getByLabel("Message", { exact: true }).fill(text);
+  await page.getByLabel("Message", { exact: true }).press("Enter");
 }
 
 /** The poll period the server gives the page (ms). */

@@ -1,71 +1,10 @@
 //! The real server on a random port with a temporary database, driven over HTTP.
 
+mod common;
+
+use common::TestServer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::config::Config;
-use tokio::sync::oneshot;
-
-struct TestServer {
-    base: String,
-    client: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestServer {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::with_database(dir.path().join("chat.sqlite3"));
-        config.addr = Some("127.0.0.1:0".parse().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let running = server::start(&config, server::leptos_options(), async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self {
-            base: format!("http://{}", running.addr),
-            client,
-            stop: Some(stop),
-            _dir: dir,
-        }
-    }
-
-    async fn send(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
-        let res = self
-            .client
-            .post(format!("{}/api/send", self.base))
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        (status, res.json().await.unwrap())
-    }
-
-    async fn poll(&self, query: &str) -> (StatusCode, Value) {
-        let res = self
-            .client
-            .get(format!("{}/api/lines{query}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        (status, res.json().await.unwrap())
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
 
 fn assert_line_shape(line: &Value, id: i64, screenname: &str, text: &str) {
     assert_eq!(line["id"], json!(id));
@@ -199,7 +138,7 @@ async fn page_is_rendered_with_the_lines_as_text() {
         .await;
     let res = server
         .client
-        .get(format!("{}/", server.base))
+        .get(server.url("/"))
         .send()
         .await
         .unwrap();
@@ -223,16 +162,16 @@ async fn plain_form_posts_redirect_back_to_the_page() {
     let post = |text: &'static str| {
         server
             .client
-            .post(format!("{}/api/send", server.base))
+            .post(server.url("/api/send"))
             .header("accept", "text/html")
-            .header("referer", format!("{}/", server.base))
+            .header("referer", server.url("/"))
             .form(&[("screenname", "ann"), ("text", text)])
             .send()
     };
     let ok = post("no script here").await.unwrap();
     assert_eq!(ok.status(), StatusCode::FOUND);
     let location = ok.headers()["location"].to_str().unwrap();
-    assert_eq!(location.trim_end_matches('?'), format!("{}/", server.base));
+    assert_eq!(location.trim_end_matches('?'), server.url("/"));
 
     // An invalid post returns to the page with the error, which the page shows by the form.
     let bad = post("").await.unwrap();

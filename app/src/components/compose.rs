@@ -74,4 +74,5 @@ pub fn Compose(send: ServerAction<SendLine>) -> impl IntoView {
             </p>
         </div>
     }
+    .into_any()
 }

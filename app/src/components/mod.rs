@@ -5,7 +5,7 @@ mod compose;
 mod line_view;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
     SsrMode,
     components::{Route, Router, Routes},
@@ -24,6 +24,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
+                // Without JavaScript the page still updates itself: it reloads now and then.
+                <noscript>
+                    <meta http-equiv="refresh" content="10" />
+                </noscript>
             </head>
             <body>
                 <App />
@@ -37,9 +41,14 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
         <Stylesheet id="leptos" href="/pkg/chat.css" />
-        <Title text="Chat" />
+        <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
         <Router>
-            <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
+            <Routes fallback=|| {
+                view! {
+                    <Title text="Not found" />
+                    <p class="not-found">"Page not found."</p>
+                }
+            }>
                 // Async: the whole page, lines included, is in the first response, so it reads
                 // the same with JavaScript off.
                 <Route path=path!("/") view=chat::ChatPage ssr=SsrMode::Async />

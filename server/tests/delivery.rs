@@ -1,0 +1,115 @@
+//! Exactly-once, in-order delivery through the cursor, under concurrency and across restarts.
+
+mod common;
+
+use common::{TestServer, ids};
+use reqwest::StatusCode;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+const WRITERS: usize = 20;
+const POSTS_EACH: usize = 500;
+const POLLERS: usize = 20;
+
+/// A short random pause, so that writers and pollers interleave differently on every run.
+async fn jitter(rng: &mut fastrand::Rng) {
+    tokio::time::sleep(Duration::from_micros(rng.u64(0..2_000))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_and_pollers_see_every_line_once_in_order() {
+    let server = Arc::new(TestServer::start().await);
+    let writing = Arc::new(AtomicBool::new(true));
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let mut rng = fastrand::Rng::with_seed(w as u64);
+                let mut acknowledged = Vec::with_capacity(POSTS_EACH);
+                for i in 0..POSTS_EACH {
+                    let text = format!("writer {w} line {i}");
+                    let (status, line) =
+                        server.send(&[("screenname", "w"), ("text", &text)]).await;
+                    assert_eq!(status, StatusCode::OK, "{line}");
+                    acknowledged.push(line["id"].as_i64().unwrap());
+                    jitter(&mut rng).await;
+                }
+                acknowledged
+            })
+        })
+        .collect();
+
+    let pollers: Vec<_> = (0..POLLERS)
+        .map(|p| {
+            let (server, writing) = (server.clone(), writing.clone());
+            tokio::spawn(async move {
+                let mut rng = fastrand::Rng::with_seed(1000 + p as u64);
+                let (mut cursor, mut seen) = (0, Vec::new());
+                loop {
+                    // Whether the writers were done *before* this poll: then an empty answer
+                    // means the poller has everything.
+                    let done = !writing.load(Ordering::SeqCst);
+                    let limit = rng.u32(1..=150);
+                    let (status, batch) =
+                        server.poll(&format!("?after={cursor}&limit={limit}")).await;
+                    assert_eq!(status, StatusCode::OK, "{batch}");
+                    let got = ids(&batch);
+                    assert!(got.len() <= limit as usize);
+                    cursor = batch["cursor"].as_i64().unwrap();
+                    if got.is_empty() && done {
+                        return seen;
+                    }
+                    seen.extend(got);
+                    jitter(&mut rng).await;
+                }
+            })
+        })
+        .collect();
+
+    let mut acknowledged = BTreeSet::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    writing.store(false, Ordering::SeqCst);
+    assert_eq!(acknowledged.len(), WRITERS * POSTS_EACH);
+    let all: Vec<i64> = acknowledged.into_iter().collect();
+
+    for poller in pollers {
+        // Every line, each once, in id order: exactly the acknowledged ones.
+        assert_eq!(poller.await.unwrap(), all);
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_lines_survive_a_restart_and_a_kept_cursor_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("chat.sqlite3");
+
+    let before = TestServer::start_on(&database).await;
+    let mut acknowledged = Vec::new();
+    for i in 0..5 {
+        let (status, line) = before.send(&[("screenname", "ann"), ("text", &format!("{i}"))]).await;
+        assert_eq!(status, StatusCode::OK);
+        acknowledged.push(line["id"].as_i64().unwrap());
+    }
+    // A reader has the first three lines when the server goes down...
+    let (_, batch) = before.poll("?after=0&limit=3").await;
+    let cursor = batch["cursor"].as_i64().unwrap();
+    assert_eq!(cursor, acknowledged[2]);
+    before.stop().await;
+
+    // ...and comes back to a restarted server with its cursor, while others keep posting.
+    let after = TestServer::start_on(&database).await;
+    let (status, line) = after.send(&[("screenname", "bob"), ("text", "later")]).await;
+    assert_eq!(status, StatusCode::OK);
+    acknowledged.push(line["id"].as_i64().unwrap());
+
+    let (_, all) = after.poll("?after=0").await;
+    assert_eq!(ids(&all), acknowledged);
+    let (_, missed) = after.poll(&format!("?after={cursor}")).await;
+    assert_eq!(ids(&missed), acknowledged[3..]);
+    after.stop().await;
+}
