@@ -22,9 +22,11 @@ unit:
 	cargo test -p app -p server
 
 e2e:
-	rm -rf $(dir $(E2E_DB)) && mkdir -p $(dir $(E2E_DB))
+	rm -rf target/e2e && mkdir -p target/e2e
 	CHAT_DB=$(E2E_DB) cargo leptos end-to-end --release
+	node end2end/summary.js target/e2e/results.json
 
 lint:
 	cargo fmt --all -- --check
 	cargo clippy -p app -p server --all-targets -- -D warnings
+	cargo clippy -p frontend -p app --target wasm32-unknown-unknown -- -D warnings

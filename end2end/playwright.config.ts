@@ -11,7 +11,9 @@ export default defineConfig({
   retries: 0,
   // Tests share one server; each uses lines of its own, so they may run side by side.
   workers: 2,
-  reporter: [["list"]],
+  // The JSON report lets `make e2e` check that the tests really ran: cargo-leptos can exit 0
+  // when a build step fails without running them.
+  reporter: [["list"], ["json", { outputFile: "../target/e2e/results.json" }]],
   use: {
     baseURL: process.env.CHAT_URL ?? "http://127.0.0.1:3000",
     trace: "retain-on-failure",

@@ -154,7 +154,10 @@ mod tests {
         let mut s = Schedule::new(2000);
         assert!(s.tick(0.0, false));
         s.failed(0.0, None, 0.5); // wait 2000
-        assert!(s.tick(1000.0, false), "within half a period of the resume time");
+        assert!(
+            s.tick(1000.0, false),
+            "within half a period of the resume time"
+        );
         s.failed(1000.0, None, 0.5); // wait 4000: resume at 5000
         assert!(!s.tick(2000.0, false));
         assert!(s.tick(4000.0, false));

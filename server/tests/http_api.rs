@@ -136,12 +136,7 @@ async fn page_is_rendered_with_the_lines_as_text() {
             ("text", "<img src=x onerror=alert(1)>"),
         ])
         .await;
-    let res = server
-        .client
-        .get(server.url("/"))
-        .send()
-        .await
-        .unwrap();
+    let res = server.client.get(server.url("/")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.unwrap();
     assert!(html.contains(r#"id="chatbox""#), "{html}");

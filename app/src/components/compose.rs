@@ -28,11 +28,11 @@ pub fn Compose(send: ServerAction<SendLine>) -> impl IntoView {
 
     // After a stored send: clear the message, keep the name, stay in the message field.
     Effect::new(move |_| {
-        if let Some(Ok(_)) = send.value().get() {
-            if let Some(input) = text_ref.get_untracked() {
-                input.set_value("");
-                let _ = input.focus();
-            }
+        if let Some(Ok(_)) = send.value().get()
+            && let Some(input) = text_ref.get_untracked()
+        {
+            input.set_value("");
+            let _ = input.focus();
         }
     });
 
