@@ -1,7 +1,8 @@
 //! The server functions: the public HTTP API, and the page's only way to talk to the server.
 //!
 //! - `GET /api/lines?after=<id>&limit=<n>`: the lines newer than the cursor `after`.
-//! - `POST /api/send` (form fields `screenname`, `text`): store a line.
+//! - `POST /api/send` (form fields `screenname`, `text`, optional `idempotency_key`): store a
+//!   line.
 //! - `GET /api/snapshot`: what the page is rendered with.
 
 use crate::error::ApiError;
@@ -11,7 +12,11 @@ use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
-use crate::{backend::Backend, line::NewLine, respond::answer};
+use crate::{
+    backend::Backend,
+    line::{IdempotencyKey, NewLine},
+    respond::answer,
+};
 
 /// `limit` when the request gives none.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -100,12 +105,18 @@ pub async fn lines_since(after: Option<i64>, limit: Option<u32>) -> Result<Batch
     )
 }
 
-/// Stores a line; answers with it once it is durably committed.
+/// Stores a line; answers with it once it is durably committed. A send repeated with the same
+/// `idempotency_key` answers with the line stored the first time.
 #[server(prefix = "/api", endpoint = "send")]
-pub async fn send_line(screenname: String, text: String) -> Result<Line, ApiError> {
+pub async fn send_line(
+    screenname: String,
+    text: String,
+    idempotency_key: Option<String>,
+) -> Result<Line, ApiError> {
     answer(
         async move {
-            let line = NewLine::parse(&screenname, &text)?;
+            let key = IdempotencyKey::parse(idempotency_key.as_deref())?;
+            let line = NewLine::parse(&screenname, &text)?.with_key(key);
             Ok(Backend::current()?.store.append(line).await?)
         }
         .await,

@@ -9,6 +9,8 @@ use std::sync::Arc;
 #[async_trait::async_trait]
 pub trait ChatStore: Send + Sync + 'static {
     /// Stores `line` and returns it as stored. Returns only once the line is durably committed.
+    /// A line whose idempotency key was seen before is not stored again: the line stored the
+    /// first time is returned, or [`StoreError::KeyReused`] if that line was different.
     async fn append(&self, line: NewLine) -> Result<Line, StoreError>;
 
     /// The lines whose id is greater than `after`, in ascending id order, at most `limit`.
@@ -23,6 +25,9 @@ pub enum StoreError {
     /// The store cannot serve the request now (I/O error, disk full, locked, shutting down).
     #[error("chat store unavailable: {0}")]
     Unavailable(String),
+    /// The line's idempotency key was first used for a different line.
+    #[error("idempotency key reused for a different line")]
+    KeyReused,
 }
 
 /// Seconds a client should wait before retrying after a storage failure.
@@ -30,12 +35,20 @@ const STORE_RETRY_AFTER_SECS: u32 = 2;
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        tracing::warn!(%err, "store failure answered with 503");
-        ApiError::new(
-            ErrorKind::Unavailable,
-            "The chat is briefly unavailable; please try again in a moment.",
-        )
-        .with_retry_after(STORE_RETRY_AFTER_SECS)
+        match err {
+            StoreError::KeyReused => ApiError::new(
+                ErrorKind::Conflict,
+                "This idempotency_key was already used for a different line.",
+            ),
+            StoreError::Unavailable(_) => {
+                tracing::warn!(%err, "store failure answered with 503");
+                ApiError::new(
+                    ErrorKind::Unavailable,
+                    "The chat is briefly unavailable; please try again in a moment.",
+                )
+                .with_retry_after(STORE_RETRY_AFTER_SECS)
+            }
+        }
     }
 }
 

@@ -17,6 +17,10 @@ pub enum ErrorKind {
     BadRequest,
     /// The request body was too large: 413.
     TooLarge,
+    /// The same idempotency key was sent with a different line: 422.
+    Conflict,
+    /// The request is refused, e.g. a post from another site: 403.
+    Forbidden,
     /// The sender posts too fast: 429.
     RateLimited,
     /// Storage or capacity is temporarily short: 503, try again later.
@@ -32,6 +36,8 @@ impl ErrorKind {
         match self {
             ErrorKind::BadRequest => 400,
             ErrorKind::TooLarge => 413,
+            ErrorKind::Conflict => 422,
+            ErrorKind::Forbidden => 403,
             ErrorKind::RateLimited => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::Network | ErrorKind::Internal => 500,

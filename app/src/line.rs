@@ -8,6 +8,8 @@ use std::fmt;
 pub const MAX_SCREENNAME_CHARS: usize = 40;
 /// Longest message, in Unicode scalar values.
 pub const MAX_TEXT_CHARS: usize = 100;
+/// Longest idempotency key.
+pub const MAX_KEY_CHARS: usize = 64;
 
 /// A stored line, as the API and the page see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +56,42 @@ pub enum LineError {
         "{0} contains an invisible or text-direction character, which could let it pose as another name."
     )]
     InvisibleCharacter(Field),
+    #[error("idempotency_key must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -.")]
+    BadKey,
+}
+
+/// A client's name for one message, so that a retried send stores it once.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// An absent or empty key is no key.
+    pub fn parse(raw: Option<&str>) -> Result<Option<Self>, LineError> {
+        let Some(raw) = raw.filter(|raw| !raw.is_empty()) else {
+            return Ok(None);
+        };
+        let valid = raw.len() <= MAX_KEY_CHARS
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        valid
+            .then(|| Some(Self(raw.to_owned())))
+            .ok_or(LineError::BadKey)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A fresh random key (128 bits, hex), from the browser's cryptographic generator.
+    #[cfg(feature = "hydrate")]
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 16];
+        if let Ok(crypto) = leptos::prelude::window().crypto() {
+            let _ = crypto.get_random_values_with_u8_array(&mut bytes);
+        }
+        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
 }
 
 /// A line that passed validation and may be stored: both fields trimmed and within limits.
@@ -61,6 +99,7 @@ pub enum LineError {
 pub struct NewLine {
     screenname: String,
     text: String,
+    key: Option<IdempotencyKey>,
 }
 
 impl NewLine {
@@ -69,7 +108,17 @@ impl NewLine {
         Ok(Self {
             screenname: check_screenname(screenname)?.to_owned(),
             text: check_text(text)?.to_owned(),
+            key: None,
         })
+    }
+
+    /// The same line, sent under `key`.
+    pub fn with_key(self, key: Option<IdempotencyKey>) -> Self {
+        Self { key, ..self }
+    }
+
+    pub fn key(&self) -> Option<&IdempotencyKey> {
+        self.key.as_ref()
     }
 
     pub fn screenname(&self) -> &str {
@@ -195,6 +244,22 @@ mod tests {
     fn new_line_keeps_trimmed_values() {
         let line = NewLine::parse(" ann ", " hello ").unwrap();
         assert_eq!((line.screenname(), line.text()), ("ann", "hello"));
+    }
+
+    #[test]
+    fn idempotency_keys_are_short_and_plain() {
+        assert_eq!(IdempotencyKey::parse(None), Ok(None));
+        assert_eq!(IdempotencyKey::parse(Some("")), Ok(None));
+        let key = IdempotencyKey::parse(Some("aZ09_-")).unwrap().unwrap();
+        assert_eq!(key.as_str(), "aZ09_-");
+        assert!(IdempotencyKey::parse(Some(&"k".repeat(64))).is_ok());
+        for bad in ["k".repeat(65), "a b".into(), "é".into(), "a/b".into()] {
+            assert_eq!(
+                IdempotencyKey::parse(Some(&bad)),
+                Err(LineError::BadKey),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

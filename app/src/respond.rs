@@ -43,3 +43,25 @@ fn is_plain_form_post() -> bool {
         accepts_html && parts.headers.contains_key(header::REFERER)
     })
 }
+
+/// The page's policy: our own scripts (the inline hydration script by this response's nonce),
+/// the wasm, our stylesheet, and nothing from elsewhere.
+pub fn page_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    )
+}
+
+/// Sets the page's Content-Security-Policy, with the nonce Leptos puts on its inline scripts.
+pub fn set_page_policy() {
+    let (Some(nonce), Some(response)) =
+        (leptos::nonce::use_nonce(), use_context::<ResponseOptions>())
+    else {
+        return;
+    };
+    if let Ok(policy) = HeaderValue::from_str(&page_policy(&nonce)) {
+        response.insert_header(header::CONTENT_SECURITY_POLICY, policy);
+    }
+}

@@ -95,6 +95,20 @@ impl Schedule {
     }
 }
 
+/// How many times the page sends one message before it gives up and says so.
+pub const SEND_ATTEMPTS: u32 = 5;
+
+/// The wait (ms) before sending a message again after `failures` transient failures, or `None`
+/// once it is time to give up. `retry_after_ms` is the server's own request, if any.
+pub fn send_retry_delay(failures: u32, retry_after_ms: Option<f64>) -> Option<f64> {
+    (failures < SEND_ATTEMPTS).then(|| {
+        let doubled = 1000.0 * 2f64.powi(failures.saturating_sub(1).min(16) as i32);
+        doubled
+            .min(MAX_BACKOFF_MS)
+            .max(retry_after_ms.unwrap_or(0.0))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +178,18 @@ mod tests {
         assert!(!s.succeeded(false));
         assert!(!s.is_reconnecting());
         assert!(s.tick(6000.0, false));
+    }
+
+    #[test]
+    fn sends_are_retried_a_few_times_then_given_up() {
+        let waits: Vec<_> = (1..=SEND_ATTEMPTS)
+            .map(|n| send_retry_delay(n, None))
+            .collect();
+        assert_eq!(
+            waits,
+            [Some(1000.0), Some(2000.0), Some(4000.0), Some(8000.0), None]
+        );
+        assert_eq!(send_retry_delay(1, Some(7000.0)), Some(7000.0));
     }
 
     #[test]

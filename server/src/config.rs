@@ -1,8 +1,11 @@
 //! Configuration: command-line flags, each with an environment variable as fallback.
 
+use crate::protect::Limits;
 use clap::Parser;
-use std::net::SocketAddr;
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Clone, Debug, Parser)]
 #[command(version, about = "Serves the self-updating chat page and its API.")]
@@ -24,9 +27,56 @@ pub struct Config {
     #[arg(long, env = "CHAT_HISTORY", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(1..=500))]
     pub history: u32,
+
+    /// Posts a minute per client address, after the burst; 0 turns rate limiting off.
+    #[arg(long, env = "CHAT_POST_RATE", default_value_t = 60)]
+    pub post_rate: u32,
+
+    /// Posts a client address may send at once before the rate applies.
+    #[arg(long, env = "CHAT_POST_BURST", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub post_burst: u32,
+
+    /// Comma-separated CIDRs (or addresses) that are never rate-limited.
+    #[arg(long, env = "CHAT_RATE_LIMIT_EXEMPT", value_delimiter = ',',
+          default_value = "127.0.0.0/8,::1", value_parser = parse_cidr)]
+    pub rate_limit_exempt: Vec<IpNet>,
+
+    /// Comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client.
+    #[arg(long, env = "CHAT_TRUSTED_PROXY", value_delimiter = ',', value_parser = parse_cidr)]
+    pub trusted_proxy: Vec<IpNet>,
+
+    /// Requests handled at once; beyond this, requests are answered 503 with Retry-After.
+    #[arg(long, env = "CHAT_MAX_IN_FLIGHT", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+
+    /// The longest one request may take, in seconds.
+    #[arg(long, env = "CHAT_REQUEST_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub request_timeout: u64,
+}
+
+/// The largest request body: a line is a few hundred bytes even percent-encoded.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// A CIDR such as `10.0.0.0/8`, or a single address.
+fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{text}` is not an address or CIDR such as 10.0.0.0/8"))
 }
 
 impl Config {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            request_timeout: Duration::from_secs(self.request_timeout),
+            max_in_flight: self.max_in_flight as usize,
+            max_body: MAX_BODY_BYTES,
+        }
+    }
+
     /// The defaults, with the database at `database`: for tests and tools.
     pub fn with_database(database: impl Into<PathBuf>) -> Self {
         let mut config = Self::parse_from(["server"]);
@@ -54,6 +104,19 @@ mod tests {
         assert_eq!(config.addr, Some("127.0.0.1:8080".parse().unwrap()));
         assert_eq!(config.poll_ms, 500);
         assert_eq!(config.history, 50);
+        assert_eq!(config.rate_limit_exempt.len(), 2);
+        assert!(config.trusted_proxy.is_empty());
+        let proxied = Config::try_parse_from([
+            "server",
+            "--trusted-proxy",
+            "10.0.0.0/8, 192.0.2.1",
+            "--post-rate",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(proxied.trusted_proxy.len(), 2);
+        assert!(proxied.trusted_proxy[1].contains(&"192.0.2.1".parse::<IpAddr>().unwrap()));
+        assert!(Config::try_parse_from(["server", "--trusted-proxy", "10.0.0.0/99"]).is_err());
         assert!(Config::try_parse_from(["server", "--poll-ms", "5"]).is_err());
         assert!(Config::try_parse_from(["server", "--history", "0"]).is_err());
     }

@@ -1,11 +1,17 @@
 //! The chat server: the axum host around the `app` crate, its storage and configuration.
 
 pub mod config;
+pub mod protect;
+pub mod rate_limit;
+mod reply;
+mod security;
+mod serve;
 pub mod sqlite;
 
 use app::backend::{Backend, ChatStore};
 use app::{App, shell};
 use axum::Router;
+use axum::middleware::{from_fn, from_fn_with_state};
 use config::Config;
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
@@ -49,27 +55,49 @@ pub fn leptos_options() -> LeptosOptions {
         .unwrap_or_else(|| LeptosOptions::builder().output_name(OUTPUT_NAME).build())
 }
 
-/// The whole HTTP application: the page, the server functions and the static files.
-pub fn router(options: LeptosOptions, backend: Backend) -> Router {
+/// The whole HTTP application: the page, the server functions and the static files, behind
+/// the post rate limit, the cross-site check, the protective limits and the security headers.
+pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Router {
     let routes = generate_route_list(App);
     let context = move || provide_context(backend.clone());
-    Router::new()
+    let limiter = rate_limit::PostLimiter::new(
+        config.post_rate,
+        config.post_burst,
+        config.rate_limit_exempt.clone(),
+        rate_limit::ClientAddr {
+            trusted_proxies: config.trusted_proxy.clone(),
+        },
+    );
+    let app = Router::new()
         .leptos_routes_with_context(&options, routes, context.clone(), {
             let options = options.clone();
             move || shell(options.clone())
         })
         .fallback(file_and_error_handler_with_context(context, shell))
         .with_state(options)
+        .layer(from_fn(security::refuse_cross_site))
+        .layer(from_fn_with_state(limiter, rate_limit::limit_posts));
+    protect::apply(app, config.limits()).layer(from_fn(security::headers))
 }
 
-/// Opens the store, binds the address and serves until `shutdown` completes; then lets
+/// Opens the database, binds the address and serves until `shutdown` completes; then lets
 /// in-flight requests finish and closes the database.
 pub async fn start(
     config: &Config,
-    mut options: LeptosOptions,
+    options: LeptosOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
-    let store: Arc<dyn ChatStore> = Arc::new(sqlite::SqliteStore::open(&config.database)?);
+    let store = Arc::new(sqlite::SqliteStore::open(&config.database)?);
+    start_with_store(config, options, store, shutdown).await
+}
+
+/// [`start`] with a store of the caller's (another backend, or a test's).
+pub async fn start_with_store(
+    config: &Config,
+    mut options: LeptosOptions,
+    store: Arc<dyn ChatStore>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
     let backend = Backend {
         store,
         poll_ms: config.poll_ms,
@@ -83,14 +111,7 @@ pub async fn start(
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
     options.site_addr = addr;
-    let app = router(options, backend);
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-    });
+    let app = router(config, options, backend);
+    let task = tokio::spawn(serve::serve(listener, app, shutdown));
     Ok(Running { addr, task })
 }

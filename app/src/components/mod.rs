@@ -14,6 +14,8 @@ use leptos_router::{
 
 /// The document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::respond::set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -11,6 +11,13 @@ const MIGRATIONS: &[&str] = &[
         text       TEXT    NOT NULL,
         created    INTEGER NOT NULL -- milliseconds since the Unix epoch, UTC
     );",
+    // 2: idempotency keys, written in the same transaction as their line.
+    "CREATE TABLE idempotency (
+        key     TEXT    PRIMARY KEY,
+        line_id INTEGER NOT NULL REFERENCES lines (id),
+        created INTEGER NOT NULL -- milliseconds since the Unix epoch, UTC
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_created ON idempotency (created);",
 ];
 
 /// Settings for the one read-write connection, and the schema brought up to date.

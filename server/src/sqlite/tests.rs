@@ -1,4 +1,5 @@
 use super::*;
+use std::collections::BTreeSet;
 
 fn open_temp() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -93,4 +94,76 @@ fn open_fails_with_a_clear_error() {
         Ok(_) => panic!("opened a database in a missing directory"),
     };
     assert!(err.contains("/nonexistent-dir/chat.sqlite3"), "{err}");
+}
+
+fn keyed(text: &str, key: &str) -> NewLine {
+    let key = app::line::IdempotencyKey::parse(Some(key)).unwrap();
+    new_line(text).with_key(key)
+}
+
+#[tokio::test]
+async fn a_repeated_key_returns_the_first_line_and_stores_nothing() {
+    let (_dir, store) = open_temp();
+    let first = store.append(keyed("hello", "k1")).await.unwrap();
+    let again = store.append(keyed("hello", "k1")).await.unwrap();
+    assert_eq!(again, first);
+    assert!(matches!(
+        store.append(keyed("something else", "k1")).await,
+        Err(StoreError::KeyReused)
+    ));
+    let other = store.append(keyed("hello", "k2")).await.unwrap();
+    assert_ne!(other.id, first.id);
+    assert_eq!(
+        ids(&store.since(0, 10).await.unwrap()),
+        [first.id, other.id]
+    );
+}
+
+#[tokio::test]
+async fn concurrent_sends_with_one_key_store_one_line() {
+    let (_dir, store) = open_temp();
+    let store = Arc::new(store);
+    let sends: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append(keyed("once", "same")).await.unwrap() })
+        })
+        .collect();
+    let mut answered = BTreeSet::new();
+    for send in sends {
+        answered.insert(send.await.unwrap().id);
+    }
+    assert_eq!(answered.len(), 1);
+    assert_eq!(store.since(0, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn keys_survive_reopening_and_are_pruned_after_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.sqlite3");
+    let first = {
+        let store = SqliteStore::open(&path).unwrap();
+        store.append(keyed("kept", "k")).await.unwrap()
+    };
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.append(keyed("kept", "k")).await.unwrap(), first);
+    }
+    let conn = Connection::open(&path).unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    assert_eq!(
+        writer::prune_keys(&conn, now).unwrap(),
+        0,
+        "a fresh key is kept"
+    );
+    let a_day_on = now + 24 * 60 * 60 * 1000;
+    assert_eq!(
+        writer::prune_keys(&conn, a_day_on).unwrap(),
+        0,
+        "kept at least 24 hours"
+    );
+    assert_eq!(
+        writer::prune_keys(&conn, a_day_on + 2 * 60 * 60 * 1000).unwrap(),
+        1
+    );
 }

@@ -2,17 +2,21 @@
 
 use app::backend::StoreError;
 use app::line::{Line, NewLine};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Posts waiting for the writer beyond this are refused (503) rather than queued without end.
 const QUEUE: usize = 8192;
 /// The most posts committed in one transaction.
 const GROUP: usize = 1024;
+/// Idempotency keys are kept at least a day (the promise), pruned a little after.
+const KEY_LIFETIME_MS: i64 = 25 * 60 * 60 * 1000;
+const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
 
 struct Job {
     line: NewLine,
@@ -64,17 +68,19 @@ fn closed() -> StoreError {
 }
 
 fn run(mut conn: Connection, jobs: Receiver<Job>, high_water: &AtomicI64) {
+    let mut pruned = Instant::now() - PRUNE_EVERY;
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         group.extend(jobs.try_iter().take(GROUP - 1));
         match commit(&mut conn, &group) {
-            Ok(lines) => {
-                if let Some(last) = lines.last() {
+            Ok(outcomes) => {
+                let newest = outcomes.iter().flatten().map(|line| line.id).max();
+                if let Some(newest) = newest {
                     // Before anyone is answered: a poll that follows an answer must see it.
-                    high_water.store(last.id, Ordering::Release);
+                    high_water.fetch_max(newest, Ordering::AcqRel);
                 }
-                for (job, line) in group.into_iter().zip(lines) {
-                    let _ = job.done.send(Ok(line));
+                for (job, outcome) in group.into_iter().zip(outcomes) {
+                    let _ = job.done.send(outcome);
                 }
             }
             Err(err) => {
@@ -84,31 +90,65 @@ fn run(mut conn: Connection, jobs: Receiver<Job>, high_water: &AtomicI64) {
                 }
             }
         }
+        if pruned.elapsed() >= PRUNE_EVERY {
+            pruned = Instant::now();
+            if let Err(err) = prune_keys(&conn, chrono::Utc::now().timestamp_millis()) {
+                tracing::warn!(%err, "pruning idempotency keys failed; will retry");
+            }
+        }
     }
 }
 
-/// Stores every line of `group` in one durable transaction.
-fn commit(conn: &mut Connection, group: &[Job]) -> rusqlite::Result<Vec<Line>> {
+/// Stores the lines of `group` in one durable transaction. Each post has its own outcome: a
+/// reused idempotency key fails that post alone.
+fn commit(conn: &mut Connection, group: &[Job]) -> rusqlite::Result<Vec<Result<Line, StoreError>>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut lines = Vec::with_capacity(group.len());
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO lines (screenname, text, created) VALUES (?1, ?2, ?3) RETURNING id",
-        )?;
-        for job in group {
-            let created = chrono::Utc::now().timestamp_millis();
-            let id = insert
-                .query_row((job.line.screenname(), job.line.text(), created), |row| {
-                    row.get(0)
-                })?;
-            lines.push(Line {
-                id,
-                screenname: job.line.screenname().to_owned(),
-                text: job.line.text().to_owned(),
-                created: super::rfc3339(created),
+    let outcomes = group
+        .iter()
+        .map(|job| store(&tx, &job.line))
+        .collect::<rusqlite::Result<_>>()?;
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+fn store(tx: &Transaction<'_>, line: &NewLine) -> rusqlite::Result<Result<Line, StoreError>> {
+    if let Some(key) = line.key() {
+        let earlier = tx
+            .prepare_cached(
+                "SELECT l.id, l.screenname, l.text, l.created
+                 FROM idempotency k JOIN lines l ON l.id = k.line_id WHERE k.key = ?1",
+            )?
+            .query_row([key.as_str()], super::line_from_row)
+            .optional()?;
+        if let Some(earlier) = earlier {
+            let same = earlier.screenname == line.screenname() && earlier.text == line.text();
+            return Ok(if same {
+                Ok(earlier)
+            } else {
+                Err(StoreError::KeyReused)
             });
         }
     }
-    tx.commit()?;
-    Ok(lines)
+    let created = chrono::Utc::now().timestamp_millis();
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO lines (screenname, text, created) VALUES (?1, ?2, ?3) RETURNING id",
+        )?
+        .query_row((line.screenname(), line.text(), created), |row| row.get(0))?;
+    if let Some(key) = line.key() {
+        tx.prepare_cached("INSERT INTO idempotency (key, line_id, created) VALUES (?1, ?2, ?3)")?
+            .execute((key.as_str(), id, created))?;
+    }
+    Ok(Ok(Line {
+        id,
+        screenname: line.screenname().to_owned(),
+        text: line.text().to_owned(),
+        created: super::rfc3339(created),
+    }))
+}
+
+/// Forgets idempotency keys older than their lifetime, as of `now_ms`.
+pub(super) fn prune_keys(conn: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
+    conn.prepare_cached("DELETE FROM idempotency WHERE created < ?1")?
+        .execute([now_ms - KEY_LIFETIME_MS])
 }

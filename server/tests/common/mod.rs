@@ -1,10 +1,13 @@
 //! The real server on a random port, driven over HTTP.
 #![allow(dead_code)] // each test file uses part of this
 
+use app::backend::ChatStore;
 use reqwest::StatusCode;
 use serde_json::Value;
 use server::config::Config;
+use server::sqlite::SqliteStore;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -28,14 +31,23 @@ impl TestServer {
 
     /// A server on the database at `database` (created if missing).
     pub async fn start_on(database: &Path) -> Self {
-        let mut config = Config::with_database(database);
+        let store = Arc::new(SqliteStore::open(database).unwrap());
+        let mut server = Self::start_with_store(store).await;
+        server.database = database.to_owned();
+        server
+    }
+
+    /// A server on a store of the test's.
+    pub async fn start_with_store(store: Arc<dyn ChatStore>) -> Self {
+        let mut config = Config::with_database("unused");
         config.addr = Some("127.0.0.1:0".parse().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let running = server::start(&config, server::leptos_options(), async {
+        let stopped = async {
             let _ = stopped.await;
-        })
-        .await
-        .unwrap();
+        };
+        let running = server::start_with_store(&config, server::leptos_options(), store, stopped)
+            .await
+            .unwrap();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -43,7 +55,7 @@ impl TestServer {
         Self {
             base: format!("http://{}", running.addr),
             client,
-            database: database.to_owned(),
+            database: config.database,
             stop: Some(stop),
             task: Some(running.task),
             _dir: None,

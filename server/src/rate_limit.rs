@@ -1,0 +1,188 @@
+//! Posts are rate-limited per client address (governor's GCRA), so one sender cannot drown
+//! everyone else out. Polls and pages are never limited here.
+
+use crate::reply;
+use app::error::{ApiError, ErrorKind};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which requests count as posts.
+const SEND_PATH: &str = "/api/send";
+
+/// Who is sending: the peer, or behind a trusted proxy, the address it forwards.
+#[derive(Clone, Debug, Default)]
+pub struct ClientAddr {
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl ClientAddr {
+    /// The client's address. Only a trusted proxy's `X-Forwarded-For` is read, from the right:
+    /// the right-most address that is not itself a trusted proxy is the client.
+    pub fn of(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.is_trusted(peer) {
+            return peer;
+        }
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        let mut client = peer;
+        for hop in forwarded.iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(addr) if self.is_trusted(addr) => client = addr,
+                Ok(addr) => return addr,
+                // Garbage from further out cannot be believed: the last good hop answers for it.
+                Err(_) => return client,
+            }
+        }
+        client
+    }
+
+    fn is_trusted(&self, addr: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&addr))
+    }
+}
+
+pub struct PostLimiter {
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    exempt: Vec<IpNet>,
+    clients: ClientAddr,
+}
+
+impl PostLimiter {
+    /// `per_minute` posts a minute per address after a burst of `burst`; 0 turns limiting off.
+    pub fn new(per_minute: u32, burst: u32, exempt: Vec<IpNet>, clients: ClientAddr) -> Arc<Self> {
+        let limiter = NonZeroU32::new(per_minute).map(|rate| {
+            let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+            RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst))
+        });
+        let limiter = Arc::new(Self {
+            limiter,
+            exempt,
+            clients,
+        });
+        // Forget addresses that have been quiet long enough to be back at a full burst.
+        let weak = Arc::downgrade(&limiter);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                let Some(limiter) = weak.upgrade() else { break };
+                if let Some(keyed) = &limiter.limiter {
+                    keyed.retain_recent();
+                    keyed.shrink_to_fit();
+                }
+            }
+        });
+        limiter
+    }
+
+    /// `Err(seconds to wait)` when `client` is over its rate.
+    fn check(&self, client: IpAddr) -> Result<(), u32> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        if self.exempt.iter().any(|net| net.contains(&client)) {
+            return Ok(());
+        }
+        limiter.check_key(&client).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs_f64().ceil().max(1.0) as u32
+        })
+    }
+}
+
+/// Middleware: 429 with `Retry-After` for a post over its sender's rate.
+pub async fn limit_posts(
+    State(limiter): State<Arc<PostLimiter>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() == Method::POST && request.uri().path() == SEND_PATH {
+        let client = limiter.clients.of(peer.ip(), request.headers());
+        if let Err(seconds) = limiter.check(client) {
+            return reply::error(
+                &ApiError::new(
+                    ErrorKind::RateLimited,
+                    format!("Slow down: you can send again in {seconds} s."),
+                )
+                .with_retry_after(seconds),
+            );
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn forwarded(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static(value));
+        headers
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let clients = ClientAddr {
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+        };
+        let spoof = forwarded("1.2.3.4");
+        assert_eq!(clients.of(ip("203.0.113.9"), &spoof), ip("203.0.113.9"));
+        assert_eq!(clients.of(ip("10.0.0.2"), &spoof), ip("1.2.3.4"));
+        // The right-most untrusted entry: what the client wrote on the left is not believed.
+        let chain = forwarded("6.6.6.6, 198.51.100.7, 10.0.0.5");
+        assert_eq!(clients.of(ip("10.0.0.2"), &chain), ip("198.51.100.7"));
+        assert_eq!(
+            clients.of(ip("10.0.0.2"), &forwarded("junk, 10.0.0.5")),
+            ip("10.0.0.5")
+        );
+        assert_eq!(
+            clients.of(ip("10.0.0.2"), &HeaderMap::new()),
+            ip("10.0.0.2")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_burst_then_the_rate() {
+        let limiter = PostLimiter::new(
+            60,
+            3,
+            vec!["127.0.0.0/8".parse().unwrap()],
+            ClientAddr::default(),
+        );
+        let sender = ip("198.51.100.1");
+        assert!((0..3).all(|_| limiter.check(sender).is_ok()));
+        assert_eq!(limiter.check(sender), Err(1));
+        assert!(
+            limiter.check(ip("198.51.100.2")).is_ok(),
+            "others are not affected"
+        );
+        assert!(
+            (0..100).all(|_| limiter.check(ip("127.0.0.1")).is_ok()),
+            "exempt"
+        );
+        let off = PostLimiter::new(0, 3, vec![], ClientAddr::default());
+        assert!((0..100).all(|_| off.check(sender).is_ok()));
+    }
+}

@@ -1,0 +1,104 @@
+//! The page runs only our code, and other sites cannot post in our users' names.
+
+use crate::reply;
+use app::error::{ApiError, ErrorKind};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// For every response but the page (which sets its own, see `app::respond::page_policy`): API
+/// answers and static files may run nothing and be framed nowhere.
+const OTHER_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Adds the security headers to every response; the page's own policy, set while rendering,
+/// is kept.
+pub async fn headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(OTHER_POLICY));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // same-origin: the plain form post (JavaScript off) is redirected back by its Referer.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// Refuses posts made by another site's page (its form or script). Clients that send neither
+/// `Sec-Fetch-Site` nor `Origin` (curl, bots) are served.
+pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
+    if request.method() == Method::POST && is_cross_site(request.headers()) {
+        return reply::error(&ApiError::new(
+            ErrorKind::Forbidden,
+            "Posting from another site is not allowed.",
+        ));
+    }
+    next.run(request).await
+}
+
+fn is_cross_site(headers: &HeaderMap) -> bool {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    if text(header::HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
+        return true;
+    }
+    match (text(header::ORIGIN), text(header::HOST)) {
+        (None, _) => false,
+        (Some(origin), Some(host)) => origin_authority(origin) != Some(host),
+        (Some(_), None) => true,
+    }
+}
+
+/// `host:port` of an `Origin` such as `http://host:port`; `None` for `null` or garbage.
+fn origin_authority(origin: &str) -> Option<&str> {
+    let (_, authority) = origin.split_once("://")?;
+    Some(authority.trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    header::HeaderName::from_static(k),
+                    HeaderValue::from_static(v),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cross_site_posts_are_recognised() {
+        assert!(!is_cross_site(&headers(&[])));
+        assert!(!is_cross_site(&headers(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
+        assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        let host = ("host", "chat.example:3000");
+        assert!(!is_cross_site(&headers(&[
+            host,
+            ("origin", "http://chat.example:3000")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            host,
+            ("origin", "https://evil.example")
+        ])));
+        assert!(is_cross_site(&headers(&[host, ("origin", "null")])));
+    }
+}
