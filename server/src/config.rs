@@ -51,6 +51,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
 
+    /// Seconds a client has to send its request headers (slow clients are cut off).
+    #[arg(long, env = "CHAT_HEADER_READ_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub header_read_timeout: u64,
+
     /// The longest one request may take, in seconds.
     #[arg(long, env = "CHAT_REQUEST_TIMEOUT", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=600))]
@@ -72,6 +77,7 @@ impl Config {
     pub fn limits(&self) -> Limits {
         Limits {
             request_timeout: Duration::from_secs(self.request_timeout),
+            header_read_timeout: Duration::from_secs(self.header_read_timeout),
             max_in_flight: self.max_in_flight as usize,
             max_body: MAX_BODY_BYTES,
         }

@@ -112,6 +112,7 @@ pub async fn start_with_store(
         .map_err(|source| StartError::Bind { addr, source })?;
     options.site_addr = addr;
     let app = router(config, options, backend);
-    let task = tokio::spawn(serve::serve(listener, app, shutdown));
+    let header_read_timeout = config.limits().header_read_timeout;
+    let task = tokio::spawn(serve::serve(listener, app, header_read_timeout, shutdown));
     Ok(Running { addr, task })
 }

@@ -18,6 +18,8 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// The largest request body, in bytes.
     pub max_body: usize,
+    /// Time a client has to send its request headers (applied by `serve`).
+    pub header_read_timeout: Duration,
 }
 
 /// Wraps `router` in the limits.
@@ -35,11 +37,12 @@ pub fn apply(router: Router, limits: Limits) -> Router {
     )
 }
 
+/// Shed load and requests that ran out of time are the server's doing, not the client's: both
+/// are 503 (with `Retry-After`), which clients retry.
 async fn overload_status(err: BoxError) -> StatusCode {
-    if err.is::<tower::load_shed::error::Overloaded>() {
+    if err.is::<tower::load_shed::error::Overloaded>() || err.is::<tower::timeout::error::Elapsed>()
+    {
         StatusCode::SERVICE_UNAVAILABLE
-    } else if err.is::<tower::timeout::error::Elapsed>() {
-        StatusCode::REQUEST_TIMEOUT
     } else {
         tracing::error!(%err, "request failed in a protective layer");
         StatusCode::INTERNAL_SERVER_ERROR

@@ -22,18 +22,13 @@ pub fn error(error: &ApiError) -> Response {
     response
 }
 
-/// A bare error status from a tower layer (413, 408, 503...) given the API's shape, so the page
+/// A bare error status from a tower layer (413, 503...) given the API's shape, so the page
 /// and other clients read every failure alike.
 pub fn explain(status: StatusCode) -> Option<ApiError> {
     Some(match status {
         StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::new(ErrorKind::TooLarge, "The request is too large.")
         }
-        StatusCode::REQUEST_TIMEOUT => ApiError::new(
-            ErrorKind::Unavailable,
-            "The request took too long; please try again.",
-        )
-        .with_retry_after(1),
         StatusCode::SERVICE_UNAVAILABLE => ApiError::new(
             ErrorKind::Unavailable,
             "The chat is busy; please try again in a moment.",

@@ -23,8 +23,16 @@ pub struct TestServer {
 impl TestServer {
     /// A server on a new, empty database.
     pub async fn start() -> Self {
+        Self::start_configured(|_| {}).await
+    }
+
+    /// A server on a new, empty database, with its configuration changed by `configure`.
+    pub async fn start_configured(configure: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut server = Self::start_on(&dir.path().join("chat.sqlite3")).await;
+        let database = dir.path().join("chat.sqlite3");
+        let store = Arc::new(SqliteStore::open(&database).unwrap());
+        let mut server = Self::start_custom(store, configure).await;
+        server.database = database;
         server._dir = Some(dir);
         server
     }
@@ -39,8 +47,17 @@ impl TestServer {
 
     /// A server on a store of the test's.
     pub async fn start_with_store(store: Arc<dyn ChatStore>) -> Self {
+        Self::start_custom(store, |_| {}).await
+    }
+
+    /// A server on a store of the test's, with its configuration changed by `configure`.
+    pub async fn start_custom(
+        store: Arc<dyn ChatStore>,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config::with_database("unused");
         config.addr = Some("127.0.0.1:0".parse().unwrap());
+        configure(&mut config);
         let (stop, stopped) = oneshot::channel::<()>();
         let stopped = async {
             let _ = stopped.await;
@@ -86,6 +103,10 @@ impl TestServer {
             .unwrap();
         let status = res.status();
         (status, res.json().await.unwrap())
+    }
+
+    pub async fn send_owned(&self, form: Vec<(&str, &str)>) -> (StatusCode, Value) {
+        self.send(&form).await
     }
 
     pub async fn poll(&self, query: &str) -> (StatusCode, Value) {

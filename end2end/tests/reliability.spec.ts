@@ -1,0 +1,52 @@
+import { test, expect } from "@playwright/test";
+import { openChat, post, storedWithText, unique } from "./helpers";
+
+test("a send whose answer is lost is retried with its key and shown once", async ({ page, request }) => {
+  let sends = 0;
+  await page.route("**/api/send", async (route) => {
+    sends += 1;
+    if (sends === 1) {
+      // The server stores the line and answers, but the answer never reaches the page.
+      await route.fetch();
+      await route.abort("connectionreset");
+    } else {
+      await route.continue();
+    }
+  });
+  await openChat(page);
+  const text = unique("answer lost");
+  await post(page, "ivy", text);
+
+  const shown = page.locator("#chatbox .line .text", { hasText: text });
+  await expect(shown).toHaveCount(1, { timeout: 10_000 });
+  await expect(page.getByLabel("Message", { exact: true })).toHaveValue("");
+  expect(sends).toBe(2);
+  expect(await storedWithText(request, text)).toHaveLength(1);
+  // Polls that follow do not add it again.
+  await page.waitForTimeout(2_500);
+  await expect(shown).toHaveCount(1);
+});
+
+test("the page runs under a nonce Content-Security-Policy without violations", async ({ page }) => {
+  const violations: string[] = [];
+  page.on("console", (msg) => {
+    if (/Content.Security.Policy|Refused to/i.test(msg.text())) violations.push(msg.text());
+  });
+  const response = await page.goto("/");
+  const policy = response!.headers()["content-security-policy"];
+  expect(policy).toMatch(/script-src 'self' 'nonce-[A-Za-z0-9_-]{16,}' 'wasm-unsafe-eval'/);
+  expect(policy).toContain("object-src 'none'");
+  expect(policy).toContain("frame-ancestors 'none'");
+  await expect(page.locator("body[data-hydrated]")).toHaveCount(1, { timeout: 15_000 });
+  await post(page, "csp", unique("under policy"));
+  await expect(page.getByLabel("Message", { exact: true })).toHaveValue("");
+  expect(violations).toEqual([]);
+  // An injected inline script would not run.
+  const ran = await page.evaluate(() => {
+    const s = document.createElement("script");
+    s.textContent = "window.__injected = true";
+    document.body.append(s);
+    return (window as unknown as { __injected?: boolean }).__injected === true;
+  });
+  expect(ran).toBe(false);
+});

@@ -1,0 +1,337 @@
+//! Nothing let in: security headers, cross-site posts, idempotent retries, rate limits, and the
+//! server-wide limits, against the real server over HTTP.
+
+mod common;
+
+use app::backend::{ChatStore, StoreError};
+use app::line::{Line, NewLine};
+use common::{TestServer, ids};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use server::sqlite::SqliteStore;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test]
+async fn every_response_carries_security_headers_and_the_page_a_nonce_policy() {
+    let server = TestServer::start().await;
+    let page = server.client.get(server.url("/")).send().await.unwrap();
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(page.headers()["referrer-policy"], "same-origin");
+    let html = page.text().await.unwrap();
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the page policy has a nonce");
+    assert!(nonce.len() >= 16);
+    for directive in [
+        "'wasm-unsafe-eval'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(policy.contains(directive), "{directive} in {policy}");
+    }
+    // Every inline script carries this response's nonce.
+    let inline_scripts = html.matches("<script").count();
+    assert!(inline_scripts > 0);
+    assert_eq!(
+        html.matches(&format!("nonce=\"{nonce}\"")).count(),
+        inline_scripts,
+        "{html}"
+    );
+
+    // A second page gets a different nonce.
+    let again = server.client.get(server.url("/")).send().await.unwrap();
+    assert_ne!(
+        again.headers()["content-security-policy"].to_str().unwrap(),
+        policy
+    );
+
+    for path in ["/api/lines", "/favicon.svg", "/no/such/page"] {
+        let res = server.client.get(server.url(path)).send().await.unwrap();
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff", "{path}");
+        assert!(
+            res.headers().contains_key("content-security-policy"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn posts_from_another_site_are_refused_and_plain_clients_are_served() {
+    let server = TestServer::start().await;
+    let post = |headers: Vec<(&'static str, String)>| {
+        let mut request = server
+            .client
+            .post(server.url("/api/send"))
+            .form(&[("screenname", "ann"), ("text", "hi")]);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    for headers in [
+        vec![("sec-fetch-site", "cross-site".to_owned())],
+        vec![("origin", "https://evil.example".to_owned())],
+        vec![("origin", "null".to_owned())],
+    ] {
+        let res = post(headers.clone()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{headers:?}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["kind"], "forbidden");
+    }
+    let same_site = vec![
+        ("origin", server.base.clone()),
+        ("sec-fetch-site", "same-origin".to_owned()),
+    ];
+    assert_eq!(post(same_site).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(post(vec![]).await.unwrap().status(), StatusCode::OK);
+    let (_, batch) = server.poll("").await;
+    assert_eq!(ids(&batch).len(), 2);
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_stores_one_line() {
+    let server = TestServer::start().await;
+    let send = |text: &'static str, key: &'static str| {
+        server.send_owned(vec![
+            ("screenname", "ann"),
+            ("text", text),
+            ("idempotency_key", key),
+        ])
+    };
+    let (status, first) = send("once", "key-1").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, again) = send("once", "key-1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again, first);
+
+    let (status, conflict) = send("different", "key-1").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(conflict["kind"], "conflict");
+    assert!(
+        conflict["message"]
+            .as_str()
+            .unwrap()
+            .contains("idempotency_key")
+    );
+
+    let (status, bad) = send("once", "not a key!").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(bad["message"].as_str().unwrap().contains("idempotency_key"));
+
+    let (_, batch) = server.poll("").await;
+    assert_eq!(ids(&batch), [first["id"].as_i64().unwrap()]);
+}
+
+#[tokio::test]
+async fn a_flood_from_one_address_is_limited_and_nobody_else_notices() {
+    // Behind a trusted proxy on loopback, with no exempt addresses.
+    let server = Arc::new(
+        TestServer::start_configured(|config| {
+            config.trusted_proxy = vec!["127.0.0.1/32".parse().unwrap()];
+            config.rate_limit_exempt = vec!["192.0.2.255/32".parse().unwrap()];
+            config.post_rate = 60;
+            config.post_burst = 10;
+        })
+        .await,
+    );
+    let post_as = |client: &'static str, text: String| {
+        let server = server.clone();
+        async move {
+            server
+                .client
+                .post(server.url("/api/send"))
+                .header("x-forwarded-for", client)
+                .form(&[("screenname", "flood"), ("text", text.as_str())])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let poller = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..50 {
+                statuses.push(server.poll("?after=0&limit=1").await.0);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            statuses
+        })
+    };
+
+    let mut accepted = 0;
+    let mut limited = None;
+    for i in 0..200 {
+        let res = post_as("198.51.100.66", format!("flood {i}")).await;
+        match res.status() {
+            StatusCode::OK => accepted += 1,
+            StatusCode::TOO_MANY_REQUESTS => limited = Some(res),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // The burst, and perhaps one more as the rate refills during the flood.
+    assert!((10..=12).contains(&accepted), "accepted {accepted}");
+    let limited = limited.expect("the flood was limited");
+    let retry_after: u32 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["kind"], "rate_limited");
+    assert_eq!(body["retry_after"], json!(retry_after));
+    assert!(body["message"].as_str().unwrap().starts_with("Slow down"));
+
+    // Someone else, behind the same proxy, posts as usual; polls never noticed.
+    assert_eq!(
+        post_as("203.0.113.5", "hello".into()).await.status(),
+        StatusCode::OK
+    );
+    assert!(poller.await.unwrap().iter().all(|s| *s == StatusCode::OK));
+}
+
+#[tokio::test]
+async fn oversize_bodies_headers_and_urls_are_refused_with_4xx() {
+    let server = TestServer::start().await;
+    let big = "x".repeat(1024 * 1024);
+    let res = server
+        .client
+        .post(server.url("/api/send"))
+        .form(&[("screenname", "ann"), ("text", big.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["kind"], "too_large");
+
+    let res = server
+        .client
+        .get(server.url("/api/lines"))
+        .header("x-padding", "y".repeat(64 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+
+    let long_url = format!(
+        "GET /api/lines?after=0&junk={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "z".repeat(64 * 1024)
+    );
+    let status = raw_status(&server, long_url.as_bytes()).await;
+    assert!((400..500).contains(&status), "{status}");
+
+    // Still serving, nothing stored.
+    let (status, batch) = server.poll("").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ids(&batch).is_empty());
+}
+
+/// Sends `request` as raw bytes and returns the status code of the answer.
+async fn raw_status(server: &TestServer, request: &[u8]) -> u16 {
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let head = String::from_utf8_lossy(&answer[..answer.len().min(64)]).into_owned();
+    head.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"))
+}
+
+#[tokio::test]
+async fn a_slow_client_is_cut_off() {
+    let server = TestServer::start_configured(|config| config.header_read_timeout = 1).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /api/lines HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // ...and never finishes its headers. The server closes the connection.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the connection was still open after 5 s");
+    let (status, _) = server.poll("").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// The real store, with reads that take `delay`.
+struct SlowReads {
+    inner: SqliteStore,
+    delay: Duration,
+}
+
+#[async_trait::async_trait]
+impl ChatStore for SlowReads {
+    async fn append(&self, line: NewLine) -> Result<Line, StoreError> {
+        self.inner.append(line).await
+    }
+    async fn since(&self, after: i64, limit: usize) -> Result<Vec<Line>, StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.since(after, limit).await
+    }
+    async fn latest(&self, count: usize) -> Result<Vec<Line>, StoreError> {
+        self.inner.latest(count).await
+    }
+}
+
+fn slow_store(dir: &tempfile::TempDir, delay: Duration) -> Arc<SlowReads> {
+    Arc::new(SlowReads {
+        inner: SqliteStore::open(&dir.path().join("chat.sqlite3")).unwrap(),
+        delay,
+    })
+}
+
+#[tokio::test]
+async fn overload_is_shed_with_503_and_slow_requests_time_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Arc::new(
+        TestServer::start_custom(slow_store(&dir, Duration::from_secs(3)), |config| {
+            config.max_in_flight = 1;
+            config.request_timeout = 1;
+        })
+        .await,
+    );
+    let first = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let res = server
+                .client
+                .get(server.url("/api/lines?after=0"))
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let shed = server
+        .client
+        .get(server.url("/api/lines"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(shed.headers().contains_key("retry-after"));
+    let body: Value = shed.json().await.unwrap();
+    assert_eq!(body["kind"], "unavailable");
+
+    // The slow one ran out of time: the server's doing, so 503 too, to be retried.
+    let (status, body) = first.await.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["kind"], "unavailable");
+}
