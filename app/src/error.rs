@@ -21,6 +21,8 @@ pub enum ErrorKind {
     Conflict,
     /// The request is refused, e.g. a post from another site: 403.
     Forbidden,
+    /// No such endpoint: 404.
+    NotFound,
     /// The sender posts too fast: 429.
     RateLimited,
     /// Storage or capacity is temporarily short: 503, try again later.
@@ -38,6 +40,7 @@ impl ErrorKind {
             ErrorKind::TooLarge => 413,
             ErrorKind::Conflict => 422,
             ErrorKind::Forbidden => 403,
+            ErrorKind::NotFound => 404,
             ErrorKind::RateLimited => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::Network | ErrorKind::Internal => 500,

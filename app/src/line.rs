@@ -103,11 +103,13 @@ pub struct NewLine {
 }
 
 impl NewLine {
-    /// Validates raw input; the result holds the trimmed values.
+    /// Validates raw input; the result holds the trimmed values, in Unicode NFC on the server
+    /// (so that one name has one spelling, and limits count what readers see).
     pub fn parse(screenname: &str, text: &str) -> Result<Self, LineError> {
+        let (screenname, text) = (nfc(screenname), nfc(text));
         Ok(Self {
-            screenname: check_screenname(screenname)?.to_owned(),
-            text: check_text(text)?.to_owned(),
+            screenname: check_screenname(&screenname)?.to_owned(),
+            text: check_text(&text)?.to_owned(),
             key: None,
         })
     }
@@ -128,6 +130,19 @@ impl NewLine {
     pub fn text(&self) -> &str {
         &self.text
     }
+}
+
+/// `raw` in Unicode Normalization Form C. The browser sends what the reader typed, which is
+/// nearly always NFC already; the server, which stores, normalises.
+fn nfc(raw: &str) -> std::borrow::Cow<'_, str> {
+    #[cfg(feature = "ssr")]
+    {
+        use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+        if is_nfc_quick(raw.chars()) != IsNormalized::Yes {
+            return raw.nfc().collect::<String>().into();
+        }
+    }
+    raw.into()
 }
 
 /// Validates a screen name and returns it trimmed.
@@ -260,6 +275,16 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn stored_text_is_nfc() {
+        // "é" written as e + combining acute: one character once composed.
+        let decomposed = "e\u{301}".repeat(100);
+        let line = NewLine::parse("Jose\u{301}", &decomposed).unwrap();
+        assert_eq!(line.screenname(), "José");
+        assert_eq!(line.text().chars().count(), 100);
     }
 
     #[test]

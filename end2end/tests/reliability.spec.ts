@@ -1,5 +1,6 @@
 import { test, expect } from "@playwright/test";
 import { openChat, post, storedWithText, unique } from "./helpers";
+import { OwnServer } from "./server";
 
 test("a send whose answer is lost is retried with its key and shown once", async ({ page, request }) => {
   let sends = 0;
@@ -49,4 +50,35 @@ test("the page runs under a nonce Content-Security-Policy without violations", a
     return (window as unknown as { __injected?: boolean }).__injected === true;
   });
   expect(ran).toBe(false);
+});
+
+test("posting too fast shows 'slow down' and sends once the server allows", async ({ browser }) => {
+  // Behind a (pretend) proxy that says the browser is 198.51.100.23, limited to a burst of 2.
+  const server = new OwnServer(3200 + test.info().workerIndex, [
+    "--trusted-proxy", "127.0.0.1",
+    "--rate-limit-exempt", "192.0.2.255",
+    "--post-rate", "60",
+    "--post-burst", "2",
+  ]);
+  await server.start();
+  try {
+    const context = await browser.newContext({ extraHTTPHeaders: { "X-Forwarded-For": "198.51.100.23" } });
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await expect(page.locator("body[data-hydrated]")).toHaveCount(1, { timeout: 15_000 });
+    const message = page.getByLabel("Message", { exact: true });
+    const texts = [unique("fast 1"), unique("fast 2"), unique("fast 3")];
+    for (const text of texts) {
+      await post(page, "quick", text);
+      if (text !== texts[2]) await expect(message).toHaveValue("");
+    }
+    await expect(page.locator("#form-error")).toHaveText(/^Slow down: sending again in \d+ s\.$/);
+    await expect(message).toHaveValue(texts[2]);
+    // Honoured: sent after the wait, once.
+    await expect(message).toHaveValue("", { timeout: 10_000 });
+    await expect(page.locator("#form-error")).toHaveText("");
+    await expect(page.locator("#chatbox .line .text")).toHaveText(texts);
+  } finally {
+    await server.stop();
+  }
 });

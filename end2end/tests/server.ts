@@ -13,7 +13,10 @@ export class OwnServer {
   private process?: ChildProcess;
   readonly database: string;
 
-  constructor(readonly port: number) {
+  constructor(
+    readonly port: number,
+    private readonly extraArgs: string[] = [],
+  ) {
     this.database = path.join(mkdtempSync(path.join(tmpdir(), "chat-e2e-")), "chat.sqlite3");
   }
 
@@ -22,7 +25,8 @@ export class OwnServer {
   }
 
   async start(): Promise<void> {
-    const child = spawn(BINARY, ["--addr", `127.0.0.1:${this.port}`, "--database", this.database], {
+    const args = ["--addr", `127.0.0.1:${this.port}`, "--database", this.database, ...this.extraArgs];
+    const child = spawn(BINARY, args, {
       cwd: ROOT,
       stdio: ["ignore", "inherit", "inherit"],
     });

@@ -1,5 +1,6 @@
 //! The chat server: the axum host around the `app` crate, its storage and configuration.
 
+mod api_input;
 pub mod config;
 pub mod protect;
 pub mod rate_limit;
@@ -75,6 +76,7 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
         })
         .fallback(file_and_error_handler_with_context(context, shell))
         .with_state(options)
+        .layer(from_fn(api_input::check))
         .layer(from_fn(security::refuse_cross_site))
         .layer(from_fn_with_state(limiter, rate_limit::limit_posts));
     protect::apply(app, config.limits()).layer(from_fn(security::headers))

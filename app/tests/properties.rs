@@ -1,0 +1,81 @@
+//! Property tests: any input either parses to a valid value or gives a typed error, and nothing
+//! panics.
+
+use app::api::{LinesSince, MAX_LIMIT, PollParams};
+use app::line::{
+    IdempotencyKey, LineError, MAX_SCREENNAME_CHARS, MAX_TEXT_CHARS, NewLine, check_screenname,
+    check_text,
+};
+use proptest::prelude::*;
+
+fn valid_text(value: &str, max: usize) -> bool {
+    let chars = value.chars().count();
+    (1..=max).contains(&chars) && value == value.trim() && !value.chars().any(char::is_control)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn text_is_valid_or_refused_for_a_reason(raw in any::<String>()) {
+        match check_text(&raw) {
+            Ok(text) => {
+                prop_assert!(valid_text(text, MAX_TEXT_CHARS));
+                prop_assert_eq!(text, raw.trim());
+            }
+            Err(LineError::Empty(_)) => prop_assert!(raw.trim().is_empty()),
+            Err(LineError::TooLong { chars, max, .. }) => {
+                prop_assert_eq!(max, MAX_TEXT_CHARS);
+                prop_assert!(chars > max);
+            }
+            Err(LineError::ControlCharacter(_)) => prop_assert!(raw.trim().chars().any(char::is_control)),
+            Err(other) => prop_assert!(false, "unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_are_valid_or_refused(raw in "\\PC{0,60}|[\\u{200B}-\\u{202E}a-z ]{0,50}") {
+        if let Ok(name) = check_screenname(&raw) {
+            prop_assert!(valid_text(name, MAX_SCREENNAME_CHARS));
+            let invisible = ['\u{200B}', '\u{200D}', '\u{202E}', '\u{FEFF}'];
+            prop_assert!(!name.contains(invisible), "invisible character in {:?}", name);
+        }
+    }
+
+    #[test]
+    fn new_lines_hold_valid_values(name in any::<String>(), text in any::<String>()) {
+        if let Ok(line) = NewLine::parse(&name, &text) {
+            prop_assert!(valid_text(line.screenname(), MAX_SCREENNAME_CHARS));
+            prop_assert!(valid_text(line.text(), MAX_TEXT_CHARS));
+        }
+    }
+
+    #[test]
+    fn keys_are_short_and_plain_or_refused(raw in any::<String>()) {
+        match IdempotencyKey::parse(Some(&raw)) {
+            Ok(Some(key)) => {
+                prop_assert!(key.as_str().len() <= 64);
+                prop_assert!(key.as_str().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+            }
+            Ok(None) => prop_assert!(raw.is_empty()),
+            Err(err) => prop_assert_eq!(err, LineError::BadKey),
+        }
+    }
+
+    #[test]
+    fn poll_parameters_are_in_range_or_refused(after in any::<Option<i64>>(), limit in any::<Option<u32>>()) {
+        if let Ok(params) = PollParams::parse(after, limit) {
+            prop_assert!(params.after >= 0);
+            prop_assert!((1..=MAX_LIMIT).contains(&params.limit));
+        }
+    }
+
+    /// The query string as the server reads it: any text either decodes to parameters (then
+    /// validated as above) or is refused; nothing panics.
+    #[test]
+    fn any_query_string_decodes_or_is_refused(query in "[a-z=&%0-9+\\-.]{0,40}|\\PC{0,40}") {
+        if let Ok(args) = serde_qs::from_str::<LinesSince>(&query) {
+            let _ = PollParams::parse(args.after, args.limit);
+        }
+    }
+}

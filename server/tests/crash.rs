@@ -1,0 +1,179 @@
+//! The release-style binary under concurrent posts: killed with SIGKILL at random moments, or
+//! stopped with SIGTERM, it loses no acknowledged line and keeps the database intact.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const POSTERS: usize = 32;
+const KILL_ROUNDS: usize = 10;
+
+/// The server binary on `database`, and the address it reports once listening.
+fn spawn_server(database: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--addr", "127.0.0.1:0", "--database"])
+        .arg(database)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server exited before listening")
+            .unwrap();
+        if let Some(rest) = line.split("chat at http://").nth(1) {
+            break rest.split('/').next().unwrap().to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+/// Acknowledged lines: id → text.
+type Acknowledged = Arc<Mutex<BTreeMap<i64, String>>>;
+
+/// Posters that send until their server goes away; each answer 200 is recorded.
+fn start_posters(
+    addr: &str,
+    round: usize,
+    acknowledged: &Acknowledged,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let client = reqwest::Client::new();
+    (0..POSTERS)
+        .map(|p| {
+            let (client, acknowledged) = (client.clone(), acknowledged.clone());
+            let url = format!("http://{addr}/api/send");
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let text = format!("r{round} p{p} n{i}");
+                    let form = [("screenname", "poster"), ("text", text.as_str())];
+                    let Ok(res) = client.post(&url).form(&form).send().await else {
+                        return; // the server is gone
+                    };
+                    if res.status() != 200 {
+                        continue;
+                    }
+                    let Ok(line) = res.json::<serde_json::Value>().await else {
+                        return; // died while answering: not acknowledged
+                    };
+                    let id = line["id"].as_i64().unwrap();
+                    assert!(
+                        acknowledged.lock().unwrap().insert(id, text).is_none(),
+                        "id {id} twice"
+                    );
+                }
+            })
+        })
+        .collect()
+}
+
+/// Every stored line, id → text, read through the API.
+async fn stored(addr: &str) -> BTreeMap<i64, String> {
+    let client = reqwest::Client::new();
+    let (mut after, mut all) = (0, BTreeMap::new());
+    loop {
+        let url = format!("http://{addr}/api/lines?after={after}&limit=500");
+        let batch: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        let lines = batch["lines"].as_array().unwrap();
+        for line in lines {
+            let id = line["id"].as_i64().unwrap();
+            assert!(id > after, "ids come in order, once");
+            all.insert(id, line["text"].as_str().unwrap().to_owned());
+            after = id;
+        }
+        if lines.len() < 500 {
+            return all;
+        }
+    }
+}
+
+fn integrity(database: &Path) -> String {
+    let conn = rusqlite::Connection::open(database).unwrap();
+    conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap()
+}
+
+fn assert_all_acknowledged_stored(acknowledged: &Acknowledged, stored: &BTreeMap<i64, String>) {
+    for (id, text) in acknowledged.lock().unwrap().iter() {
+        assert_eq!(
+            stored.get(id),
+            Some(text),
+            "acknowledged line {id} lost or changed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_under_load_loses_no_acknowledged_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("chat.sqlite3");
+    let acknowledged = Acknowledged::default();
+    let mut rng = fastrand::Rng::with_seed(7);
+
+    for round in 0..KILL_ROUNDS {
+        let (mut child, addr) = spawn_server(&database);
+        let posters = start_posters(&addr, round, &acknowledged);
+        tokio::time::sleep(Duration::from_millis(rng.u64(100..600))).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        for poster in posters {
+            poster.await.unwrap();
+        }
+        assert_eq!(integrity(&database), "ok", "round {round}");
+    }
+
+    let (mut child, addr) = spawn_server(&database);
+    let stored = stored(&addr).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let acknowledged_count = acknowledged.lock().unwrap().len();
+    assert!(
+        acknowledged_count > KILL_ROUNDS * POSTERS,
+        "too few posts to prove anything: {acknowledged_count}"
+    );
+    println!(
+        "{acknowledged_count} acknowledged lines over {KILL_ROUNDS} SIGKILL rounds, all stored"
+    );
+    assert_all_acknowledged_stored(&acknowledged, &stored);
+    assert_eq!(integrity(&database), "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_finishes_requests_in_flight_and_exits_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("chat.sqlite3");
+    let acknowledged = Acknowledged::default();
+
+    let (mut child, addr) = spawn_server(&database);
+    let posters = start_posters(&addr, 0, &acknowledged);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked = Instant::now();
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = child.wait().unwrap();
+    let took = asked.elapsed();
+    assert!(status.success(), "exit status {status}");
+    assert!(took < Duration::from_secs(5), "took {took:?} to stop");
+    for poster in posters {
+        poster.await.unwrap();
+    }
+
+    let (mut child, addr) = spawn_server(&database);
+    let stored = stored(&addr).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!acknowledged.lock().unwrap().is_empty());
+    assert_all_acknowledged_stored(&acknowledged, &stored);
+    assert_eq!(integrity(&database), "ok");
+}
