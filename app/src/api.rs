@@ -143,15 +143,6 @@ pub async fn snapshot() -> Result<ChatSnapshot, ApiError> {
 mod tests {
     use super::*;
 
-    fn line(id: i64) -> Line {
-        Line {
-            id,
-            screenname: "ann".into(),
-            text: "hi".into(),
-            created: "2026-11-23T10:00:00Z".into(),
-        }
-    }
-
     #[test]
     fn poll_params_apply_defaults_and_cap() {
         assert_eq!(
@@ -178,6 +169,9 @@ mod tests {
     #[test]
     fn batch_cursor_is_last_id_or_after() {
         assert_eq!(Batch::new(5, vec![]).cursor, 5);
-        assert_eq!(Batch::new(5, vec![line(6), line(9)]).cursor, 9);
+        assert_eq!(
+            Batch::new(5, vec![Line::sample(6), Line::sample(9)]).cursor,
+            9
+        );
     }
 }

@@ -14,7 +14,8 @@ pub const MAX_LINES_IN_VIEW: usize = 300;
 pub struct ChatLog {
     /// Ascending by id, without duplicates.
     lines: Vec<Line>,
-    /// Every line with an id up to this one has been received from a poll or the page render.
+    /// The `after` of the next poll: the newest line received from a poll or the page render.
+    /// Polls never go back below it (the page starts from the newest lines, not the first).
     cursor: i64,
 }
 
@@ -82,15 +83,6 @@ impl ChatLog {
 mod tests {
     use super::*;
 
-    fn line(id: i64) -> Line {
-        Line {
-            id,
-            screenname: "ann".into(),
-            text: format!("line {id}"),
-            created: "2026-11-23T10:00:00Z".into(),
-        }
-    }
-
     fn ids(log: &ChatLog) -> Vec<i64> {
         log.lines().iter().map(|l| l.id).collect()
     }
@@ -98,13 +90,19 @@ mod tests {
     #[test]
     fn cursor_starts_at_the_newest_rendered_line() {
         assert_eq!(ChatLog::new(vec![]).cursor(), 0);
-        assert_eq!(ChatLog::new(vec![line(3), line(4)]).cursor(), 4);
+        assert_eq!(
+            ChatLog::new(vec![Line::sample(3), Line::sample(4)]).cursor(),
+            4
+        );
     }
 
     #[test]
     fn batches_append_in_order_and_move_the_cursor() {
-        let mut log = ChatLog::new(vec![line(1)]);
-        assert_eq!(log.apply(Batch::new(1, vec![line(2), line(3)])), 2);
+        let mut log = ChatLog::new(vec![Line::sample(1)]);
+        assert_eq!(
+            log.apply(Batch::new(1, vec![Line::sample(2), Line::sample(3)])),
+            2
+        );
         assert_eq!(ids(&log), [1, 2, 3]);
         assert_eq!(log.cursor(), 3);
         // An empty answer keeps the cursor.
@@ -114,23 +112,29 @@ mod tests {
 
     #[test]
     fn repeated_or_stale_answers_add_nothing() {
-        let mut log = ChatLog::new(vec![line(1)]);
-        log.apply(Batch::new(1, vec![line(2), line(3)]));
-        assert_eq!(log.apply(Batch::new(1, vec![line(2), line(3)])), 0);
-        assert_eq!(log.apply(Batch::new(0, vec![line(1)])), 0);
+        let mut log = ChatLog::new(vec![Line::sample(1)]);
+        log.apply(Batch::new(1, vec![Line::sample(2), Line::sample(3)]));
+        assert_eq!(
+            log.apply(Batch::new(1, vec![Line::sample(2), Line::sample(3)])),
+            0
+        );
+        assert_eq!(log.apply(Batch::new(0, vec![Line::sample(1)])), 0);
         assert_eq!(ids(&log), [1, 2, 3]);
         assert_eq!(log.cursor(), 3);
     }
 
     #[test]
     fn own_line_shows_at_once_without_moving_the_cursor() {
-        let mut log = ChatLog::new(vec![line(1)]);
+        let mut log = ChatLog::new(vec![Line::sample(1)]);
         // Someone else stored 2 just before our 3 was committed.
-        log.insert_own(line(3));
+        log.insert_own(Line::sample(3));
         assert_eq!(ids(&log), [1, 3]);
         assert_eq!(log.cursor(), 1);
         // The next poll brings 2 and 3 again: 2 goes before 3, 3 is not doubled.
-        assert_eq!(log.apply(Batch::new(1, vec![line(2), line(3)])), 1);
+        assert_eq!(
+            log.apply(Batch::new(1, vec![Line::sample(2), Line::sample(3)])),
+            1
+        );
         assert_eq!(ids(&log), [1, 2, 3]);
         assert_eq!(log.cursor(), 3);
     }
@@ -138,7 +142,9 @@ mod tests {
     #[test]
     fn keeps_at_most_the_newest_lines_in_view() {
         let mut log = ChatLog::new(vec![]);
-        let many: Vec<_> = (1..=(MAX_LINES_IN_VIEW as i64 + 20)).map(line).collect();
+        let many: Vec<_> = (1..=(MAX_LINES_IN_VIEW as i64 + 20))
+            .map(Line::sample)
+            .collect();
         log.apply(Batch::new(0, many));
         assert_eq!(log.lines().len(), MAX_LINES_IN_VIEW);
         assert_eq!(log.lines()[0].id, 21);

@@ -87,6 +87,11 @@ impl ApiError {
         self
     }
 
+    /// The server's requested wait, in milliseconds.
+    pub fn retry_after_ms(&self) -> Option<f64> {
+        self.retry_after.map(|seconds| f64::from(seconds) * 1000.0)
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| self.message.clone())
     }

@@ -23,6 +23,19 @@ pub struct Line {
     pub created: String,
 }
 
+#[cfg(test)]
+impl Line {
+    /// A line with id `id`, for tests.
+    pub(crate) fn sample(id: i64) -> Self {
+        Self {
+            id,
+            screenname: "ann".into(),
+            text: format!("line {id}"),
+            created: "2026-11-23T10:00:00Z".into(),
+        }
+    }
+}
+
 /// Which input a validation error is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Field {
@@ -166,7 +179,7 @@ fn check_common(raw: &str, field: Field, max: usize) -> Result<&str, LineError> 
     }
     // Refuse rather than replace: a one-line chat has no use for line breaks or tabs, and
     // silently rewriting what someone typed is worse than telling them.
-    if value.chars().any(char::is_control) {
+    if value.chars().any(is_line_break_or_control) {
         return Err(LineError::ControlCharacter(field));
     }
     let chars = value.chars().count();
@@ -174,6 +187,12 @@ fn check_common(raw: &str, field: Field, max: usize) -> Result<&str, LineError> 
         return Err(LineError::TooLong { field, chars, max });
     }
     Ok(value)
+}
+
+/// Control characters, and the Unicode line and paragraph separators (not "control" to Rust,
+/// but line breaks all the same).
+fn is_line_break_or_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 /// Zero-width and bidirectional-control characters: invisible, so a name that contains them
@@ -233,6 +252,10 @@ mod tests {
     fn control_characters_are_refused() {
         assert_eq!(
             check_text("two\nlines"),
+            Err(LineError::ControlCharacter(Field::Text))
+        );
+        assert_eq!(
+            check_text("one\u{2028}two"),
             Err(LineError::ControlCharacter(Field::Text))
         );
         assert_eq!(

@@ -96,7 +96,7 @@ impl Poller {
             let Some(after) = self.log.try_with_untracked(ChatLog::cursor) else {
                 return; // the page is gone
             };
-            match lines_since(Some(after), None).await {
+            match with_deadline(lines_since(Some(after), None)).await {
                 Ok(batch) => {
                     let full = batch.lines.len() >= DEFAULT_LIMIT as usize;
                     let added = self.log.try_update(|log| log.apply(batch)).unwrap_or(0);
@@ -111,15 +111,34 @@ impl Poller {
                     }
                 }
                 Err(err) => {
-                    let retry_after_ms = err.retry_after.map(|s| f64::from(s) * 1000.0);
                     let (now, jitter) = (js_sys::Date::now(), js_sys::Math::random());
                     self.schedule
-                        .try_update_value(|s| s.failed(now, retry_after_ms, jitter));
+                        .try_update_value(|s| s.failed(now, err.retry_after_ms(), jitter));
                     self.link.try_set(Link::Reconnecting);
                     return;
                 }
             }
         }
+    }
+}
+
+/// A poll that has not answered by then is given up as failed: a connection that died
+/// silently must not hold the one poll in flight for ever.
+#[cfg(feature = "hydrate")]
+const POLL_DEADLINE_MS: u32 = 15_000;
+
+#[cfg(feature = "hydrate")]
+async fn with_deadline<T>(
+    poll: impl std::future::Future<Output = Result<T, crate::error::ApiError>>,
+) -> Result<T, crate::error::ApiError> {
+    use futures::future::{Either, select};
+    let deadline = gloo_timers::future::TimeoutFuture::new(POLL_DEADLINE_MS);
+    match select(std::pin::pin!(poll), deadline).await {
+        Either::Left((answer, _)) => answer,
+        Either::Right(_) => Err(crate::error::ApiError::new(
+            crate::error::ErrorKind::Network,
+            "The chat server did not answer in time.",
+        )),
     }
 }
 

@@ -71,7 +71,7 @@ impl Schedule {
     pub fn succeeded(&mut self, full_batch: bool) -> bool {
         self.failures = 0;
         self.resume_at = 0.0;
-        let again = full_batch || std::mem::take(&mut self.again);
+        let again = std::mem::take(&mut self.again) || full_batch;
         self.in_flight = again;
         again
     }
@@ -82,8 +82,7 @@ impl Schedule {
         self.in_flight = false;
         self.again = false;
         self.failures = self.failures.saturating_add(1);
-        let doubled = self.period_ms * 2f64.powi(self.failures.min(16) as i32 - 1);
-        let wait = (doubled.min(MAX_BACKOFF_MS) * (0.75 + 0.5 * jitter))
+        let wait = (doubled(self.period_ms, self.failures) * (0.75 + 0.5 * jitter))
             .max(retry_after_ms.unwrap_or(0.0));
         self.resume_at = now + wait;
         wait
@@ -101,12 +100,13 @@ pub const SEND_ATTEMPTS: u32 = 5;
 /// The wait (ms) before sending a message again after `failures` transient failures, or `None`
 /// once it is time to give up. `retry_after_ms` is the server's own request, if any.
 pub fn send_retry_delay(failures: u32, retry_after_ms: Option<f64>) -> Option<f64> {
-    (failures < SEND_ATTEMPTS).then(|| {
-        let doubled = 1000.0 * 2f64.powi(failures.saturating_sub(1).min(16) as i32);
-        doubled
-            .min(MAX_BACKOFF_MS)
-            .max(retry_after_ms.unwrap_or(0.0))
-    })
+    (failures < SEND_ATTEMPTS)
+        .then(|| doubled(1000.0, failures).max(retry_after_ms.unwrap_or(0.0)))
+}
+
+/// `base` doubled for each failure after the first, up to [`MAX_BACKOFF_MS`].
+fn doubled(base: f64, failures: u32) -> f64 {
+    (base * 2f64.powi(failures.saturating_sub(1).min(16) as i32)).min(MAX_BACKOFF_MS)
 }
 
 #[cfg(test)]

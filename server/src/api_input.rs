@@ -2,27 +2,27 @@
 //! contract names, each at most once, form-encoded, with valid percent-encoding and UTF-8.
 //! Anything else is a 400 with a readable message, never a guess.
 
+use crate::protect::MAX_BODY_BYTES;
 use crate::reply;
+use app::api::{LinesSince, SendLine, Snapshot};
 use app::error::{ApiError, ErrorKind};
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use leptos::server_fn::ServerFn;
 use std::collections::HashSet;
 
 /// The fields each endpoint takes (the public contract; see the README).
 fn fields_of(path: &str) -> Option<&'static [&'static str]> {
     Some(match path {
-        "/api/lines" => &["after", "limit"],
-        "/api/send" => &["screenname", "text", "idempotency_key"],
-        "/api/snapshot" => &[],
+        p if p == LinesSince::PATH => &["after", "limit"],
+        p if p == SendLine::PATH => &["screenname", "text", "idempotency_key"],
+        p if p == Snapshot::PATH => &[],
         _ => return None,
     })
 }
-
-/// Bodies are read whole here; the body limit layer outside has already capped them.
-const MAX_BODY: usize = 64 * 1024;
 
 pub async fn check(request: Request, next: Next) -> Response {
     let path = request.uri().path();
@@ -58,9 +58,10 @@ async fn checked(request: Request, fields: &[&str]) -> Result<Request, ApiError>
         ));
     }
     let (parts, body) = request.into_parts();
-    let body = to_bytes(body, MAX_BODY)
+    // Bodies sent without a length are cut off here, at the same limit as the layer outside.
+    let body = to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| ApiError::bad_request("The request body could not be read."))?;
+        .map_err(|_| ApiError::new(ErrorKind::TooLarge, "The request is too large."))?;
     check_encoded(&body, fields)?;
     Ok(Request::from_parts(parts, Body::from(body)))
 }

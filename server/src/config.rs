@@ -1,6 +1,6 @@
 //! Configuration: command-line flags, each with an environment variable as fallback.
 
-use crate::protect::Limits;
+use crate::protect::{Limits, MAX_BODY_BYTES};
 use clap::Parser;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
@@ -25,7 +25,7 @@ pub struct Config {
 
     /// How many of the newest lines the page is rendered with.
     #[arg(long, env = "CHAT_HISTORY", default_value_t = 50,
-          value_parser = clap::value_parser!(u32).range(1..=500))]
+          value_parser = clap::value_parser!(u32).range(1..=300))]
     pub history: u32,
 
     /// Posts a minute per client address, after the burst; 0 turns rate limiting off.
@@ -61,9 +61,6 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub request_timeout: u64,
 }
-
-/// The largest request body: a line is a few hundred bytes even percent-encoded.
-const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// A CIDR such as `10.0.0.0/8`, or a single address.
 fn parse_cidr(text: &str) -> Result<IpNet, String> {

@@ -40,7 +40,8 @@ pub enum StartError {
 pub struct Running {
     /// Where it listens (the real port, when asked for port 0).
     pub addr: SocketAddr,
-    /// Ends when the server has shut down and closed its database.
+    /// Ends when the server has shut down: requests in flight have finished (or the drain
+    /// timed out) and, once the last of them lets go of it, the database is closed.
     pub task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -76,9 +77,10 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
         })
         .fallback(file_and_error_handler_with_context(context, shell))
         .with_state(options)
+        // Outermost last: a refused or malformed post must not use up anyone's allowance.
+        .layer(from_fn_with_state(limiter, rate_limit::limit_posts))
         .layer(from_fn(api_input::check))
-        .layer(from_fn(security::refuse_cross_site))
-        .layer(from_fn_with_state(limiter, rate_limit::limit_posts));
+        .layer(from_fn(security::refuse_cross_site));
     protect::apply(app, config.limits()).layer(from_fn(security::headers))
 }
 

@@ -4,11 +4,17 @@
 
 use crate::reply;
 use axum::error_handling::HandleErrorLayer;
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
+use axum::middleware::{Next, from_fn};
 use axum::response::Response;
 use axum::{BoxError, Router};
 use std::time::Duration;
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+
+/// The largest request body: a line is a few hundred bytes even percent-encoded.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -26,10 +32,11 @@ pub struct Limits {
 pub fn apply(router: Router, limits: Limits) -> Router {
     router.layer(
         ServiceBuilder::new()
-            .map_response(explain_bare_errors)
+            .layer(from_fn(explain_bare_errors))
             .layer(HandleErrorLayer::new(overload_status))
             .load_shed()
-            .concurrency_limit(limits.max_in_flight)
+            // Global: axum applies layers to each route apart, and one cap must cover all.
+            .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
             .timeout(limits.request_timeout)
             .layer(tower_http::limit::RequestBodyLimitLayer::new(
                 limits.max_body,
@@ -49,8 +56,14 @@ async fn overload_status(err: BoxError) -> StatusCode {
     }
 }
 
-/// Layers answer with a bare status; give it the API's JSON shape and `Retry-After`.
-fn explain_bare_errors(response: Response) -> Response {
+/// Layers answer API requests with a bare status; give it the API's JSON shape and
+/// `Retry-After`. (The page keeps its own HTML.)
+async fn explain_bare_errors(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    if !api {
+        return response;
+    }
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)

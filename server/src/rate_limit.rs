@@ -2,6 +2,7 @@
 //! everyone else out. Polls and pages are never limited here.
 
 use crate::reply;
+use app::api::SendLine;
 use app::error::{ApiError, ErrorKind};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method};
@@ -10,13 +11,11 @@ use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
+use leptos::server_fn::ServerFn;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Which requests count as posts.
-const SEND_PATH: &str = "/api/send";
 
 /// Who is sending: the peer, or behind a trusted proxy, the address it forwards.
 #[derive(Clone, Debug, Default)]
@@ -29,6 +28,8 @@ impl ClientAddr {
     /// The client's address. Only a trusted proxy's `X-Forwarded-For` is read, from the right:
     /// the right-most address that is not itself a trusted proxy is the client.
     pub fn of(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        // An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d.
+        let peer = peer.to_canonical();
         if !self.is_trusted(peer) {
             return peer;
         }
@@ -41,7 +42,7 @@ impl ClientAddr {
             .collect::<Vec<_>>();
         let mut client = peer;
         for hop in forwarded.iter().rev() {
-            match hop.parse::<IpAddr>() {
+            match hop.parse::<IpAddr>().map(|addr| addr.to_canonical()) {
                 Ok(addr) if self.is_trusted(addr) => client = addr,
                 Ok(addr) => return addr,
                 // Garbage from further out cannot be believed: the last good hop answers for it.
@@ -66,7 +67,7 @@ impl PostLimiter {
     /// `per_minute` posts a minute per address after a burst of `burst`; 0 turns limiting off.
     pub fn new(per_minute: u32, burst: u32, exempt: Vec<IpNet>, clients: ClientAddr) -> Arc<Self> {
         let limiter = NonZeroU32::new(per_minute).map(|rate| {
-            let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+            let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN); // 0 is refused by config
             RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst))
         });
         let limiter = Arc::new(Self {
@@ -98,10 +99,19 @@ impl PostLimiter {
         if self.exempt.iter().any(|net| net.contains(&client)) {
             return Ok(());
         }
-        limiter.check_key(&client).map_err(|not_until| {
+        limiter.check_key(&sender_key(client)).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             wait.as_secs_f64().ceil().max(1.0) as u32
         })
+    }
+}
+
+/// The key a sender is limited by: its IPv4 address, or its IPv6 /64 (one host usually has a
+/// whole /64 to rotate through).
+fn sender_key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
     }
 }
 
@@ -112,7 +122,7 @@ pub async fn limit_posts(
     request: Request,
     next: Next,
 ) -> Response {
-    if request.method() == Method::POST && request.uri().path() == SEND_PATH {
+    if request.method() == Method::POST && request.uri().path() == SendLine::PATH {
         let client = limiter.clients.of(peer.ip(), request.headers());
         if let Err(seconds) = limiter.check(client) {
             return reply::error(
@@ -181,6 +191,14 @@ mod tests {
         assert!(
             (0..100).all(|_| limiter.check(ip("127.0.0.1")).is_ok()),
             "exempt"
+        );
+        // One IPv6 host, many addresses in its /64: one sender.
+        let six = |s: &str| limiter.check(ip(s));
+        assert!((1..=3).all(|i| six(&format!("2001:db8::{i}")).is_ok()));
+        assert!(six("2001:db8::99").is_err());
+        assert!(
+            six("2001:db8:0:1::1").is_ok(),
+            "the next /64 is someone else"
         );
         let off = PostLimiter::new(0, 3, vec![], ClientAddr::default());
         assert!((0..100).all(|_| off.check(sender).is_ok()));

@@ -321,7 +321,7 @@ async fn overload_is_shed_with_503_and_slow_requests_time_out() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let shed = server
         .client
-        .get(server.url("/api/lines"))
+        .get(server.url("/api/snapshot")) // another route: the cap is server-wide
         .send()
         .await
         .unwrap();

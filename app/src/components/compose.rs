@@ -59,11 +59,12 @@ pub fn Compose(send: ServerAction<SendLine>) -> impl IntoView {
                 let _ = input.focus();
             }
         }
-        Some(Err(err)) if err.kind.is_transient() => {
+        // Only a send of this page's is retried: an error carried in from a plain form post
+        // (in the URL) has nothing to resend.
+        Some(Err(err)) if err.kind.is_transient() && outbox.with_value(Option::is_some) => {
             let failed = failures.get_value() + 1;
             failures.set_value(failed);
-            let retry_after_ms = err.retry_after.map(|s| f64::from(s) * 1000.0);
-            let Some(wait) = send_retry_delay(failed, retry_after_ms) else {
+            let Some(wait) = send_retry_delay(failed, err.retry_after_ms()) else {
                 retrying.set(None);
                 return;
             };
@@ -73,10 +74,11 @@ pub fn Compose(send: ServerAction<SendLine>) -> impl IntoView {
                 "Could not send yet; trying again…".to_owned()
             }));
             set_timeout(
-                move || {
-                    if let Some(input) = outbox.get_value() {
+                move || match outbox.get_value() {
+                    Some(input) => {
                         send.dispatch(input);
                     }
+                    None => retrying.set(None),
                 },
                 std::time::Duration::from_millis(wait as u64),
             );

@@ -26,9 +26,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
-                // Without JavaScript the page still updates itself: it reloads now and then.
+                // Without JavaScript the page still updates itself: it reloads now and then (to
+                // `/`, so an error shown after a plain form post is not shown again).
                 <noscript>
-                    <meta http-equiv="refresh" content="10" />
+                    <meta http-equiv="refresh" content="10; url=/" />
                 </noscript>
             </head>
             <body>

@@ -72,6 +72,12 @@ fn run(mut conn: Connection, jobs: Receiver<Job>, high_water: &AtomicI64) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         group.extend(jobs.try_iter().take(GROUP - 1));
+        // A post whose request has already been answered (timed out: "try again") is not
+        // stored: a retry without a key would store it twice.
+        group.retain(|job| !job.done.is_closed());
+        if group.is_empty() {
+            continue;
+        }
         match commit(&mut conn, &group) {
             Ok(outcomes) => {
                 let newest = outcomes.iter().flatten().map(|line| line.id).max();
