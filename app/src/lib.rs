@@ -14,6 +14,6 @@ mod live;
 #[cfg(feature = "ssr")]
 pub mod backend;
 #[cfg(feature = "ssr")]
-mod respond;
+pub mod respond;
 
 pub use components::{App, shell};

@@ -1,7 +1,7 @@
 //! Server side: turning an [`ApiError`] into the HTTP status of the server function's answer.
 
 use crate::error::ApiError;
-use http::{HeaderValue, StatusCode, header, request::Parts};
+use http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use leptos::prelude::use_context;
 use leptos_axum::ResponseOptions;
 
@@ -34,14 +34,19 @@ pub fn answer<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
 }
 
 fn is_plain_form_post() -> bool {
-    use_context::<Parts>().is_some_and(|parts| {
-        let accepts_html = parts
-            .headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"));
-        accepts_html && parts.headers.contains_key(header::REFERER)
-    })
+    use_context::<Parts>().is_some_and(|parts| plain_form_referer(&parts.headers).is_some())
+}
+
+/// For a browser's plain HTML form post (JavaScript off), the page it came from: Leptos answers
+/// such a post with a redirect back there, carrying any error in the URL.
+pub fn plain_form_referer(headers: &HeaderMap) -> Option<&str> {
+    let accepts_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    accepts_html
+        .then(|| headers.get(header::REFERER)?.to_str().ok())
+        .flatten()
 }
 
 /// The page's policy: our own scripts (the inline hydration script by this response's nonce),

@@ -100,8 +100,7 @@ pub const SEND_ATTEMPTS: u32 = 5;
 /// The wait (ms) before sending a message again after `failures` transient failures, or `None`
 /// once it is time to give up. `retry_after_ms` is the server's own request, if any.
 pub fn send_retry_delay(failures: u32, retry_after_ms: Option<f64>) -> Option<f64> {
-    (failures < SEND_ATTEMPTS)
-        .then(|| doubled(1000.0, failures).max(retry_after_ms.unwrap_or(0.0)))
+    (failures < SEND_ATTEMPTS).then(|| doubled(1000.0, failures).max(retry_after_ms.unwrap_or(0.0)))
 }
 
 /// `base` doubled for each failure after the first, up to [`MAX_BACKOFF_MS`].

@@ -35,9 +35,10 @@ pub async fn check(request: Request, next: Next) -> Response {
         }
         return next.run(request).await;
     };
+    let (path, headers) = (request.uri().path().to_owned(), request.headers().clone());
     let request = match checked(request, fields).await {
         Ok(request) => request,
-        Err(error) => return reply::error(&error),
+        Err(error) => return reply::refuse(&headers, &path, &error),
     };
     next.run(request).await
 }

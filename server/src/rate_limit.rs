@@ -125,7 +125,9 @@ pub async fn limit_posts(
     if request.method() == Method::POST && request.uri().path() == SendLine::PATH {
         let client = limiter.clients.of(peer.ip(), request.headers());
         if let Err(seconds) = limiter.check(client) {
-            return reply::error(
+            return reply::refuse(
+                request.headers(),
+                SendLine::PATH,
                 &ApiError::new(
                     ErrorKind::RateLimited,
                     format!("Slow down: you can send again in {seconds} s."),

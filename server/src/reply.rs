@@ -1,8 +1,22 @@
 //! Error answers from the server's own layers, in the API's JSON shape.
 
 use app::error::{ApiError, ErrorKind};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use app::respond::plain_form_referer;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use leptos::server_fn::error::ServerFnUrlError;
+
+/// `error`, as the sender can read it: a browser's plain form post to the server function at
+/// `path` goes back to its page with the error in the URL, shown beside the form (as Leptos
+/// does for the function's own errors); anyone else gets the JSON answer.
+pub fn refuse(headers: &HeaderMap, path: &str, error: &ApiError) -> Response {
+    let back = plain_form_referer(headers)
+        .and_then(|page| ServerFnUrlError::new(path, error.clone()).to_url(page).ok());
+    match back {
+        Some(url) => Redirect::to(url.as_str()).into_response(),
+        None => self::error(error),
+    }
+}
 
 /// `error` as a response: its status, the JSON body, and `Retry-After` when it has one.
 pub fn error(error: &ApiError) -> Response {

@@ -193,6 +193,37 @@ async fn a_flood_from_one_address_is_limited_and_nobody_else_notices() {
     assert_eq!(body["retry_after"], json!(retry_after));
     assert!(body["message"].as_str().unwrap().starts_with("Slow down"));
 
+    // A browser without JavaScript is sent back to the page, which shows why.
+    let no_script = server
+        .client
+        .post(server.url("/api/send"))
+        .header("x-forwarded-for", "198.51.100.66")
+        .header("accept", "text/html")
+        .header("referer", server.url("/"))
+        .form(&[("screenname", "flood"), ("text", "one more")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_script.status(), StatusCode::SEE_OTHER);
+    let back = no_script.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        back.starts_with(&server.url("/?")) && back.contains("__err="),
+        "{back}"
+    );
+    let page = server
+        .client
+        .get(&back)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Slow down: you can send again in"),
+        "the page shows it"
+    );
+
     // Someone else, behind the same proxy, posts as usual; polls never noticed.
     assert_eq!(
         post_as("203.0.113.5", "hello".into()).await.status(),
