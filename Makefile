@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
 E2E_DB := target/e2e/chat.sqlite3
 
-.PHONY: run test unit e2e lint tools
+.PHONY: run test unit e2e bench lint tools
 
 ## Build in release mode and serve the chat at http://127.0.0.1:3000
 run:
@@ -25,6 +25,12 @@ e2e:
 	rm -rf target/e2e && mkdir -p target/e2e
 	CHAT_DB=$(E2E_DB) cargo leptos end-to-end --release
 	node end2end/summary.js target/e2e/results.json
+
+## The benchmark suite, in full (a few minutes; not part of `make test`, which runs it as a smoke test)
+bench:
+	.ci/ensure-tools bench
+	cargo leptos build --release
+	cargo bench -p server --bench suite
 
 lint:
 	cargo fmt --all -- --check

@@ -1,10 +1,12 @@
 //! The release-style binary under concurrent posts: killed with SIGKILL at random moments, or
 //! stopped with SIGTERM, it loses no acknowledged line and keeps the database intact.
 
+#[path = "common/process.rs"]
+mod process;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,28 +15,11 @@ const KILL_ROUNDS: usize = 10;
 
 /// The server binary on `database`, and the address it reports once listening.
 fn spawn_server(database: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+    command
         .args(["--addr", "127.0.0.1:0", "--database"])
-        .arg(database)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server exited before listening")
-            .unwrap();
-        if let Some(rest) = line.split("chat at http://").nth(1) {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
+        .arg(database);
+    process::spawn_listening(command)
 }
 
 /// Acknowledged lines: id → text.
