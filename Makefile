@@ -11,7 +11,7 @@ E2E_DB := target/e2e/chat.sqlite3
 ## Build in release mode and serve the chat at http://127.0.0.1:3000
 run:
 	.ci/ensure-tools app
-	cargo leptos serve --release
+	cargo leptos serve --release --precompress
 
 ## Every test: unit and integration, then Playwright in Chromium
 test:
@@ -23,13 +23,13 @@ unit:
 
 e2e:
 	rm -rf target/e2e && mkdir -p target/e2e
-	CHAT_DB=$(E2E_DB) cargo leptos end-to-end --release
+	CHAT_DB=$(E2E_DB) cargo leptos end-to-end --release --precompress
 	node end2end/summary.js target/e2e/results.json
 
 ## The benchmark suite, in full (a few minutes; not part of `make test`, which runs it as a smoke test)
 bench:
 	.ci/ensure-tools bench
-	cargo leptos build --release
+	cargo leptos build --release --precompress
 	cargo bench -p server --bench suite
 
 lint:

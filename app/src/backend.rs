@@ -18,6 +18,12 @@ pub trait ChatStore: Send + Sync + 'static {
 
     /// The newest `count` lines, in ascending id order.
     async fn latest(&self, count: usize) -> Result<Vec<Line>, StoreError>;
+
+    /// The id of the newest committed line (0 when there are none), if the store knows it
+    /// without a query. Lets the empty poll be answered from memory.
+    fn newest_id(&self) -> Option<i64> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

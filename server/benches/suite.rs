@@ -267,11 +267,19 @@ fn rss_mb(pid: u32) -> f64 {
 /// Raw, gzip and brotli sizes of the wasm and JS the browser gets.
 fn shipped_sizes(required: bool) -> Vec<(String, String)> {
     let pkg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/site/pkg");
-    let files: Vec<PathBuf> = ["chat.wasm", "chat.js"]
+    // `chat.wasm` and `chat.js`, or with hash-files `chat.<hash>.wasm` and `chat.<hash>.js`.
+    let shipped = |extension: &str| {
+        let entries = std::fs::read_dir(&pkg).ok()?;
+        entries.flatten().map(|entry| entry.path()).find(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            name.starts_with("chat.") && name.ends_with(extension)
+        })
+    };
+    let files: Vec<PathBuf> = [".wasm", ".js"]
         .iter()
-        .map(|f| pkg.join(f))
+        .filter_map(|ext| shipped(ext))
         .collect();
-    if !files.iter().all(|f| f.exists()) {
+    if files.len() != 2 {
         assert!(
             !required,
             "no release build in {}: run `cargo leptos build --release` (make bench does)",

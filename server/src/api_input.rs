@@ -14,10 +14,13 @@ use axum::response::Response;
 use leptos::server_fn::ServerFn;
 use std::collections::HashSet;
 
+/// The poll's fields.
+pub const POLL_FIELDS: &[&str] = &["after", "limit"];
+
 /// The fields each endpoint takes (the public contract; see the README).
 fn fields_of(path: &str) -> Option<&'static [&'static str]> {
     Some(match path {
-        p if p == LinesSince::PATH => &["after", "limit"],
+        p if p == LinesSince::PATH => POLL_FIELDS,
         p if p == SendLine::PATH => &["screenname", "text", "idempotency_key"],
         p if p == Snapshot::PATH => &[],
         _ => return None,
@@ -69,7 +72,13 @@ async fn checked(request: Request, fields: &[&str]) -> Result<Request, ApiError>
 
 /// Checks `a=1&b=2` against the endpoint's fields.
 fn check_encoded(encoded: &[u8], fields: &[&str]) -> Result<(), ApiError> {
+    decode_fields(encoded, fields).map(drop)
+}
+
+/// The fields of `a=1&b=2`, decoded, if they are the endpoint's, each at most once.
+pub fn decode_fields(encoded: &[u8], fields: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
     let mut seen = HashSet::new();
+    let mut decoded = Vec::new();
     for pair in encoded
         .split(|&b| b == b'&')
         .filter(|pair| !pair.is_empty())
@@ -79,7 +88,7 @@ fn check_encoded(encoded: &[u8], fields: &[&str]) -> Result<(), ApiError> {
             None => (pair, &b""[..]),
         };
         let name = decode(name)?;
-        decode(value)?;
+        let value = decode(value)?;
         if !fields.contains(&name.as_str()) {
             return Err(ApiError::bad_request(format!(
                 "Unknown field `{}`; this endpoint takes: {}.",
@@ -96,8 +105,9 @@ fn check_encoded(encoded: &[u8], fields: &[&str]) -> Result<(), ApiError> {
                 "Field `{name}` is given more than once."
             )));
         }
+        decoded.push((name, value));
     }
-    Ok(())
+    Ok(decoded)
 }
 
 /// Form decoding, strictly: `+` is a space, `%` must start two hex digits, the result must be

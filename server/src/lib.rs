@@ -1,7 +1,9 @@
 //! The chat server: the axum host around the `app` crate, its storage and configuration.
 
 mod api_input;
+mod caching;
 pub mod config;
+mod fast_poll;
 pub mod protect;
 pub mod rate_limit;
 mod reply;
@@ -21,6 +23,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tower_http::CompressionLevel;
+use tower_http::compression::CompressionLayer;
 
 /// The name cargo-leptos gives the wasm, JS and CSS it builds (see the workspace Cargo.toml).
 const OUTPUT_NAME: &str = "chat";
@@ -50,17 +54,26 @@ pub struct Running {
 pub fn leptos_options() -> LeptosOptions {
     let from_cargo_leptos = option_env!("LEPTOS_OUTPUT_NAME").is_some()
         || std::env::var_os("LEPTOS_OUTPUT_NAME").is_some();
-    from_cargo_leptos
+    let mut options = from_cargo_leptos
         .then(|| get_configuration(None).ok())
         .flatten()
         .map(|conf| conf.leptos_options)
-        .unwrap_or_else(|| LeptosOptions::builder().output_name(OUTPUT_NAME).build())
+        .unwrap_or_else(|| LeptosOptions::builder().output_name(OUTPUT_NAME).build());
+    // cargo-leptos leaves the file names' hashes beside the binary it built (`hash-files`);
+    // a binary started on its own, not by cargo-leptos, finds them there too.
+    let hashes = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join(&*options.hash_file)));
+    options.hash_files |= hashes.is_some_and(|path| path.exists());
+    options
 }
 
 /// The whole HTTP application: the page, the server functions and the static files, behind
 /// the post rate limit, the cross-site check, the protective limits and the security headers.
 pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Router {
     let routes = generate_route_list(App);
+    let store = backend.store.clone();
+    let hashed_assets = options.hash_files;
     let context = move || provide_context(backend.clone());
     let limiter = rate_limit::PostLimiter::new(
         config.post_rate,
@@ -81,7 +94,14 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
         .layer(from_fn_with_state(limiter, rate_limit::limit_posts))
         .layer(from_fn(api_input::check))
         .layer(from_fn(security::refuse_cross_site));
-    protect::apply(app, config.limits()).layer(from_fn(security::headers))
+    let compressed = app.layer(
+        // Pages and API answers; static files are precompressed at build (`-P`) and served so.
+        CompressionLayer::new().quality(CompressionLevel::Precise(4)),
+    );
+    let protected = protect::apply(compressed, config.limits())
+        .layer(from_fn_with_state(store, fast_poll::answer_empty_polls))
+        .layer(from_fn_with_state(hashed_assets, caching::cache_control));
+    security::headers(protected)
 }
 
 /// Opens the database, binds the address and serves until `shutdown` completes; then lets

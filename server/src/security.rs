@@ -2,34 +2,31 @@
 
 use crate::reply;
 use app::error::{ApiError, ErrorKind};
+use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// For every response but the page (which sets its own, see `app::respond::page_policy`): API
 /// answers and static files may run nothing and be framed nowhere.
 const OTHER_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Adds the security headers to every response; the page's own policy, set while rendering,
-/// is kept.
-pub async fn headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers
-        .entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert(HeaderValue::from_static(OTHER_POLICY));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // same-origin: the plain form post (JavaScript off) is redirected back by its Referer.
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    response
+/// Adds the security headers to every response (tower-http, no per-request work beyond the
+/// inserts); the page's own policy, set while rendering, is kept.
+pub fn headers(router: Router) -> Router {
+    let set =
+        |name, value| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(OTHER_POLICY),
+        ))
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        // same-origin: the plain form post (JavaScript off) is redirected back by its Referer.
+        .layer(set(header::REFERRER_POLICY, "same-origin"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
 }
 
 /// Refuses posts made by another site's page (its form or script). Clients that send neither

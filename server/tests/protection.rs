@@ -366,3 +366,33 @@ async fn overload_is_shed_with_503_and_slow_requests_time_out() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["kind"], "unavailable");
 }
+
+#[tokio::test]
+async fn pages_and_answers_are_compressed_and_revalidated() {
+    let server = TestServer::start().await;
+    for i in 0..50 {
+        let text = format!("line number {i}");
+        server.send(&[("screenname", "ann"), ("text", &text)]).await;
+    }
+    let page = server
+        .client
+        .get(server.url("/"))
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.headers()["content-encoding"], "br");
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+    let poll = server
+        .client
+        .get(server.url("/api/lines?after=0"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(poll.headers()["content-encoding"], "gzip");
+    // Without asking, plain.
+    let plain = server.client.get(server.url("/")).send().await.unwrap();
+    assert!(!plain.headers().contains_key("content-encoding"));
+    assert!(plain.text().await.unwrap().contains("line number 49"));
+}

@@ -113,6 +113,10 @@ impl ChatStore for SqliteStore {
         .await
     }
 
+    fn newest_id(&self) -> Option<i64> {
+        Some(self.high_water.load(Ordering::Acquire))
+    }
+
     async fn latest(&self, count: usize) -> Result<Vec<Line>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
