@@ -99,8 +99,8 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
         CompressionLayer::new().quality(CompressionLevel::Precise(4)),
     );
     let protected = protect::apply(compressed, config.limits())
-        .layer(from_fn_with_state(store, fast_poll::answer_empty_polls))
-        .layer(from_fn_with_state(hashed_assets, caching::cache_control));
+        .layer(from_fn_with_state(hashed_assets, caching::cache_control))
+        .layer(from_fn_with_state(store, fast_poll::answer_empty_polls));
     security::headers(protected)
 }
 
