@@ -69,7 +69,10 @@ pub fn Compose(send: ServerAction<SendLine>) -> impl IntoView {
                 return;
             };
             retrying.set(Some(if err.kind == ErrorKind::RateLimited {
-                format!("Slow down: sending again in {} s.", (wait / 1000.0).ceil())
+                format!(
+                    "Slow down: sending again in {} s.",
+                    (wait / 1000.0).ceil() as u64
+                )
             } else {
                 "Could not send yet; trying again…".to_owned()
             }));
