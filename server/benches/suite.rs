@@ -174,15 +174,6 @@ async fn post(client: &reqwest::Client, addr: &str, text: &str) -> serde_json::V
 async fn post_to_seen(client: &reqwest::Client, addr: &str, samples: usize) -> (f64, f64) {
     let mut delays = Vec::with_capacity(samples);
     let mut rng = fastrand::Rng::with_seed(3);
-    let start: serde_json::Value = client
-        .get(format!("http://{addr}/api/lines?after=0&limit=1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let _ = start;
     let mut cursor = newest_id(client, addr).await;
     let mut next_poll = Instant::now() + POLL_PERIOD;
     for i in 0..samples {
@@ -194,14 +185,7 @@ async fn post_to_seen(client: &reqwest::Client, addr: &str, samples: usize) -> (
         loop {
             tokio::time::sleep_until(next_poll.into()).await;
             next_poll += POLL_PERIOD;
-            let batch: serde_json::Value = client
-                .get(format!("http://{addr}/api/lines?after={cursor}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let batch = get_json(client, &format!("http://{addr}/api/lines?after={cursor}")).await;
             cursor = batch["cursor"].as_i64().unwrap();
             if cursor >= id {
                 delays.push(acknowledged.elapsed().as_secs_f64() * 1000.0);
@@ -216,19 +200,13 @@ async fn post_to_seen(client: &reqwest::Client, addr: &str, samples: usize) -> (
 }
 
 async fn newest_id(client: &reqwest::Client, addr: &str) -> i64 {
-    let snapshot: serde_json::Value = client
-        .get(format!("http://{addr}/api/snapshot"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    snapshot["lines"]
-        .as_array()
-        .unwrap()
-        .last()
-        .map_or(0, |line| line["id"].as_i64().unwrap())
+    let snapshot = get_json(client, &format!("http://{addr}/api/snapshot")).await;
+    let lines = snapshot["lines"].as_array().unwrap();
+    lines.last().map_or(0, |line| line["id"].as_i64().unwrap())
+}
+
+async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
 /// Server RSS (MB) before and while `count` keep-alive connections each hold an answered poll.
