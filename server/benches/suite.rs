@@ -48,7 +48,12 @@ struct Load {
 fn main() {
     let full = std::env::args().any(|arg| arg == "--bench");
     let plan = if full { &FULL } else { &SMOKE };
-    raise_open_files_limit();
+    let open_files = raise_open_files_limit();
+    assert!(
+        open_files as usize > plan.idle_connections + 1000,
+        "the open-files limit ({open_files}) is too low for {} connections: raise `ulimit -Hn`",
+        plan.idle_connections
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,6 +71,7 @@ async fn run(plan: &Plan, full: bool) -> String {
         command.arg("127.0.0.1:0");
         process::spawn_listening(command)
     };
+    let idle_rss = rss_mb(server.id());
     let client = reqwest::Client::new();
     for i in 0..50 {
         post(&client, &addr, &format!("seed line {i}")).await;
@@ -125,23 +131,22 @@ async fn run(plan: &Plan, full: bool) -> String {
 
     let seen = post_to_seen(&client, &addr, plan.seen_samples).await;
     table.row(
-        "post → seen by a poller every 2 s (p50 / max)",
+        "post sent → seen by a poller every 2 s (p50 / max)",
         format!("{:.0} ms / {:.0} ms", seen.0, seen.1),
         "",
     );
 
-    let (idle_rss, loaded_rss) =
-        memory_with_open_polls(&addr, server.id(), plan.idle_connections).await;
+    let loaded_rss = memory_with_open_polls(&addr, server.id(), plan.idle_connections).await;
     table.row(
         &format!(
-            "server RSS, idle → {} open poll connections",
+            "server RSS, fresh → {} open poll connections",
             plan.idle_connections
         ),
         format!("{:.1} MB → {:.1} MB", idle_rss, loaded_rss),
         "",
     );
     for (name, sizes) in shipped_sizes(full) {
-        table.row(&format!("shipped `{name}`: raw / gzip / brotli"), sizes, "");
+        table.row(&format!("shipped {name}: raw / gzip / brotli"), sizes, "");
     }
 
     server.kill().unwrap();
@@ -179,8 +184,8 @@ async fn post_to_seen(client: &reqwest::Client, addr: &str, samples: usize) -> (
     for i in 0..samples {
         // Post at a random moment within the poll period.
         tokio::time::sleep(Duration::from_millis(rng.u64(0..2000))).await;
+        let sent = Instant::now();
         let line = post(client, addr, &format!("seen {i}")).await;
-        let acknowledged = Instant::now();
         let id = line["id"].as_i64().unwrap();
         loop {
             tokio::time::sleep_until(next_poll.into()).await;
@@ -188,15 +193,13 @@ async fn post_to_seen(client: &reqwest::Client, addr: &str, samples: usize) -> (
             let batch = get_json(client, &format!("http://{addr}/api/lines?after={cursor}")).await;
             cursor = batch["cursor"].as_i64().unwrap();
             if cursor >= id {
-                delays.push(acknowledged.elapsed().as_secs_f64() * 1000.0);
+                delays.push(sent.elapsed().as_secs_f64() * 1000.0);
                 break;
             }
         }
     }
     delays.sort_by(f64::total_cmp);
-    let worst = *delays.last().unwrap();
-    assert!(worst < (POLL_PERIOD + Duration::from_secs(1)).as_secs_f64() * 1000.0);
-    (delays[delays.len() / 2], worst)
+    (delays[delays.len() / 2], *delays.last().unwrap())
 }
 
 async fn newest_id(client: &reqwest::Client, addr: &str) -> i64 {
@@ -209,12 +212,13 @@ async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
-/// Server RSS (MB) before and while `count` keep-alive connections each hold an answered poll.
-async fn memory_with_open_polls(addr: &str, pid: u32, count: usize) -> (f64, f64) {
-    let before = rss_mb(pid);
+/// Server RSS (MB) while `count` keep-alive connections each hold an answered poll.
+async fn memory_with_open_polls(addr: &str, pid: u32, count: usize) -> f64 {
     let mut connections = Vec::with_capacity(count);
     for _ in 0..count {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connect (is the open-files limit high enough?)");
         let request = format!("GET /api/lines?after=1000000 HTTP/1.1\r\nHost: {addr}\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         connections.push(stream);
@@ -226,9 +230,7 @@ async fn memory_with_open_polls(addr: &str, pid: u32, count: usize) -> (f64, f64
         answered += usize::from(buf[..n].starts_with(b"HTTP/1.1 200"));
     }
     assert_eq!(answered, count, "every open poll was answered");
-    let during = rss_mb(pid);
-    drop(connections);
-    (before, during)
+    rss_mb(pid)
 }
 
 fn rss_mb(pid: u32) -> f64 {
@@ -272,7 +274,8 @@ fn shipped_sizes(required: bool) -> Vec<(String, String)> {
             let raw = std::fs::read(file).unwrap();
             let sizes = [raw.len(), gzip(&raw), brotli(&raw)];
             total.iter_mut().zip(sizes).for_each(|(t, s)| *t += s);
-            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            // By kind, not by (hashed) name, so runs compare row by row.
+            let name = file.extension().unwrap().to_string_lossy().into_owned();
             (name, kb3(sizes))
         })
         .collect();
@@ -340,7 +343,15 @@ impl Wrk {
 
     fn run(&self, url: &str, connections: u32, seconds: u32, script: Option<&Path>) -> Load {
         let mut command = Command::new("wrk");
-        command.args(["-t2", "--latency", "--timeout", "10s"]);
+        // Like a browser, ask for compression: its cost is part of what pages and answers cost.
+        command.args([
+            "-t2",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-H",
+            "Accept-Encoding: br, gzip",
+        ]);
         command
             .arg(format!("-c{connections}"))
             .arg(format!("-d{seconds}s"));
@@ -437,7 +448,7 @@ impl Table {
 }
 
 /// Lifts this process's open-file limit to its hard limit, for the many open connections.
-fn raise_open_files_limit() {
+fn raise_open_files_limit() -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -449,4 +460,5 @@ fn raise_open_files_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
     }
+    limit.rlim_cur
 }

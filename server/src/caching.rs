@@ -12,7 +12,7 @@ const REVALIDATE: HeaderValue = HeaderValue::from_static("no-cache");
 
 /// `hashed`: whether the build put content hashes in the asset names.
 pub async fn cache_control(State(hashed): State<bool>, request: Request, next: Next) -> Response {
-    let asset = request.uri().path().starts_with("/pkg/");
+    let asset = is_hashed_name(request.uri().path());
     let mut response = next.run(request).await;
     if response.status().is_success() {
         let policy = if asset && hashed { FOREVER } else { REVALIDATE };
@@ -22,4 +22,24 @@ pub async fn cache_control(State(hashed): State<bool>, request: Request, next: N
             .or_insert(policy);
     }
     response
+}
+
+/// `/pkg/chat.<hash>.<ext>`: a file under `/pkg/` whose name carries a content hash.
+fn is_hashed_name(path: &str) -> bool {
+    path.strip_prefix("/pkg/")
+        .is_some_and(|name| !name.contains('/') && name.split('.').count() >= 3)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_hashed_asset_names_are_kept_for_a_year() {
+        assert!(super::is_hashed_name("/pkg/chat.QNraohEZvdk6gLYpnS8W8A.js"));
+        assert!(super::is_hashed_name(
+            "/pkg/chat.2p6hXb6ddb33RbO_YdFWYQ.wasm"
+        ));
+        assert!(!super::is_hashed_name("/pkg/chat.js"));
+        assert!(!super::is_hashed_name("/favicon.svg"));
+        assert!(!super::is_hashed_name("/api/lines"));
+    }
 }

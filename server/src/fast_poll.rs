@@ -24,11 +24,12 @@ pub async fn answer_empty_polls(
             .newest_id()
             .and_then(|newest| empty_poll_after(request.uri().query().unwrap_or(""), newest));
         if let Some(after) = after {
-            return (
-                [(header::CONTENT_TYPE, "application/json")],
-                empty_batch_json(after),
-            )
-                .into_response();
+            let headers = [
+                (header::CONTENT_TYPE, "application/json"),
+                // As every answer but the hashed assets (`caching`): never reused unchecked.
+                (header::CACHE_CONTROL, "no-cache"),
+            ];
+            return (headers, empty_batch_json(after)).into_response();
         }
     }
     next.run(request).await

@@ -187,3 +187,33 @@ async fn plain_form_posts_redirect_back_to_the_page() {
     let (_, batch) = server.poll("").await;
     assert_eq!(batch["lines"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_empty_poll_answered_from_memory_looks_like_any_other_answer() {
+    let server = TestServer::start().await;
+    server.send(&[("screenname", "ann"), ("text", "one")]).await;
+    let get = |query: &'static str| {
+        server
+            .client
+            .get(server.url(&format!("/api/lines{query}")))
+            .send()
+    };
+    let full = get("?after=0").await.unwrap(); // a line to return: the server function answers
+    let fast = get("?after=1").await.unwrap(); // nothing newer: answered from memory
+    assert_eq!(
+        (full.status(), fast.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    for name in [
+        "content-type",
+        "cache-control",
+        "content-security-policy",
+        "x-content-type-options",
+    ] {
+        assert_eq!(full.headers().get(name), fast.headers().get(name), "{name}");
+    }
+    assert_eq!(
+        fast.json::<Value>().await.unwrap(),
+        json!({"lines": [], "cursor": 1})
+    );
+}
