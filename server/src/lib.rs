@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
 
 /// The name cargo-leptos gives the wasm, JS and CSS it builds (see the workspace Cargo.toml).
 const OUTPUT_NAME: &str = "chat";
@@ -95,8 +96,12 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
         .layer(from_fn(api_input::check))
         .layer(from_fn(security::refuse_cross_site));
     let compressed = app.layer(
-        // Pages and API answers; static files are precompressed at build (`-P`) and served so.
-        CompressionLayer::new().quality(CompressionLevel::Precise(4)),
+        // Pages and larger API answers, at the fastest level: on 2 cores the CPU is the
+        // bottleneck, not the bytes. Small answers (a post's line, a short poll) go as they
+        // are. Static files are precompressed at build (`-P`) and served so.
+        CompressionLayer::new()
+            .quality(CompressionLevel::Fastest)
+            .compress_when(SizeAbove::new(1024).and(DefaultPredicate::new())),
     );
     let protected = protect::apply(compressed, config.limits())
         .layer(from_fn_with_state(hashed_assets, caching::cache_control))
