@@ -173,15 +173,7 @@ async fn plain_form_posts_redirect_back_to_the_page() {
     assert_eq!(bad.status(), StatusCode::FOUND);
     let location = bad.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.contains("__err="), "{location}");
-    let page = server
-        .client
-        .get(&location)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = server.text(&location).await;
     assert!(page.contains("Message is empty."), "{page}");
 
     let (_, batch) = server.poll("").await;

@@ -210,15 +210,7 @@ async fn a_flood_from_one_address_is_limited_and_nobody_else_notices() {
         back.starts_with(&server.url("/?")) && back.contains("__err="),
         "{back}"
     );
-    let page = server
-        .client
-        .get(&back)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = server.text(&back).await;
     assert!(
         page.contains("Slow down: you can send again in"),
         "the page shows it"

@@ -105,6 +105,18 @@ impl TestServer {
         (status, res.json().await.unwrap())
     }
 
+    /// The body of a GET of `url` (absolute, e.g. a redirect's Location).
+    pub async fn text(&self, url: &str) -> String {
+        self.client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn send_owned(&self, form: Vec<(&str, &str)>) -> (StatusCode, Value) {
         self.send(&form).await
     }
