@@ -6,21 +6,28 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
 E2E_DB := target/e2e/chat.sqlite3
 
-.PHONY: run test unit e2e bench lint tools
+.PHONY: run test tools unit build e2e bench lint
 
 ## Build in release mode and serve the chat at http://127.0.0.1:3000
 run:
 	.ci/ensure-tools app
 	cargo leptos serve --release --precompress
 
-## Every test: unit and integration, then Playwright in Chromium
+## Every test: lint, unit and integration, the release build, then Playwright in Chromium;
+## each stage timed (.ci/test-all)
 test:
+	.ci/test-all
+
+tools:
 	.ci/ensure-tools test
-	$(MAKE) --no-print-directory unit e2e
 
 unit:
 	cargo test -p app -p server
 
+build:
+	cargo leptos build --release --precompress
+
+# Builds first if `build` has not (cargo-leptos always does; it is quick when nothing changed).
 e2e:
 	rm -rf target/e2e && mkdir -p target/e2e
 	CHAT_DB=$(E2E_DB) cargo leptos end-to-end --release --precompress

@@ -5,8 +5,10 @@ import { defineConfig } from "@playwright/test";
 export default defineConfig({
   testDir: "./tests",
   globalSetup: "./global-setup.ts",
-  timeout: 30_000,
-  expect: { timeout: 5_000 },
+  // Upper bounds for a failing run on a busy machine, never figures a test relies on: a test
+  // waits for events (a line shown, a poll answered), and these only end a wait that failed.
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
   forbidOnly: true,
   retries: 0,
   // Tests share one server; each uses lines of its own, so they may run side by side.

@@ -1,34 +1,44 @@
 //! The server functions: the public HTTP API, and the page's only way to talk to the server.
 //!
-//! - `GET /api/lines?after=<id>&limit=<n>`: the lines newer than the cursor `after`.
-//! - `POST /api/send` (form fields `screenname`, `text`, optional `idempotency_key`): store a
-//!   line.
-//! - `GET /api/snapshot`: what the page is rendered with.
+//! - `GET /api/lines?room=&after=&limit=&wait=`: the lines newer than the cursor `after`, held
+//!   up to `wait` seconds until there is one; or with `before=`, the page of history before it.
+//! - `POST /api/send` (form fields `screenname`, `text`, optional `idempotency_key`, `room`):
+//!   store a line.
+//! - `GET /api/snapshot?room=&before=`: what a room's page is rendered with.
+//! - `GET /api/rooms`: the recently active rooms.
+//!
+//! Errors never set the response's status here: the server maps every [`ApiError`] to its
+//! status and headers in one place, whichever layer answered.
 
 use crate::error::ApiError;
 use crate::line::Line;
+use crate::room::{Room, RoomActivity};
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 use crate::{
-    backend::Backend,
     line::{IdempotencyKey, NewLine},
-    respond::answer,
+    store::Backend,
 };
 
 /// `limit` when the request gives none.
 pub const DEFAULT_LIMIT: u32 = 100;
 /// Larger `limit`s are served as this many.
 pub const MAX_LIMIT: u32 = 500;
+/// Larger `wait`s are served as this many seconds.
+pub const MAX_WAIT_SECS: u32 = 30;
+/// The most rooms `GET /api/rooms` lists.
+pub const MAX_ROOMS_LISTED: usize = 50;
 
-/// An answer to a poll.
+/// An answer to a poll, or a page of history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Batch {
     pub lines: Vec<Line>,
-    /// The id of the last line returned, or `after` when there are none: the `after` of the
-    /// next poll.
+    /// For a poll: the id of the last line returned, or `after` when there are none (the
+    /// `after` of the next poll). For history: the id of the oldest line returned, or `before`
+    /// when there are none (the `before` of the next older page).
     pub cursor: i64,
 }
 
@@ -38,30 +48,69 @@ impl Batch {
         let cursor = lines.last().map_or(after, |line| line.id);
         Self { lines, cursor }
     }
+
+    /// The page of history for `lines` (ascending, all older than `before`).
+    pub fn older(before: i64, lines: Vec<Line>) -> Self {
+        let cursor = lines.first().map_or(before, |line| line.id);
+        Self { lines, cursor }
+    }
 }
 
-/// What the page is rendered with.
+/// What a room's page is rendered with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatSnapshot {
-    /// The newest lines, ascending.
+    pub room: Room,
+    /// The newest lines (or those before `before`), ascending.
     pub lines: Vec<Line>,
+    /// Whether the room has lines older than these.
+    pub has_older: bool,
+    /// The `before` this page was rendered with: a page of history, not the newest lines.
+    pub before: Option<i64>,
     /// How often to poll, in milliseconds.
     pub poll_ms: u32,
+    /// The recently active rooms.
+    pub rooms: Vec<RoomActivity>,
+}
+
+/// `GET /api/rooms`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomList {
+    pub rooms: Vec<RoomActivity>,
+}
+
+/// Where a poll reads from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cursor {
+    /// Lines newer than this id.
+    After(i64),
+    /// Lines older than this id (history).
+    Before(i64),
 }
 
 /// Validated poll parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PollParams {
-    pub after: i64,
+    pub room: Room,
+    pub cursor: Cursor,
     pub limit: u32,
+    /// Seconds to hold the poll while there is nothing newer.
+    pub wait: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ParamError {
-    #[error("`after` must be a line id (0 or more), not {0}.")]
-    NegativeAfter(i64),
+    #[error("`{name}` must be a whole number, 0 or more, not `{value}`.")]
+    NotWhole { name: &'static str, value: String },
+    #[error("`{name}` is too large to be a line id.")]
+    TooLarge { name: &'static str },
     #[error("`limit` must be at least 1.")]
     ZeroLimit,
+    #[error("Give `after` (newer lines) or `before` (older lines), not both.")]
+    AfterAndBefore,
+    #[error("`wait` holds polls for newer lines; history (`before`) is answered at once.")]
+    WaitWithBefore,
+    #[error(transparent)]
+    Room(#[from] crate::room::RoomError),
 }
 
 impl From<ParamError> for ApiError {
@@ -70,39 +119,89 @@ impl From<ParamError> for ApiError {
     }
 }
 
+/// A whole number as the API takes it: digits only. `None` when absent or empty; a number
+/// too large for `u64` reads as `u64::MAX` (callers cap it, or refuse it).
+fn whole(name: &'static str, raw: Option<&str>) -> Result<Option<u64>, ParamError> {
+    let Some(raw) = raw.filter(|raw| !raw.is_empty()) else {
+        return Ok(None);
+    };
+    if !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParamError::NotWhole {
+            name,
+            value: raw.chars().take(30).collect(),
+        });
+    }
+    Ok(Some(raw.parse().unwrap_or(u64::MAX)))
+}
+
+fn line_id(name: &'static str, raw: Option<&str>) -> Result<Option<i64>, ParamError> {
+    whole(name, raw)?
+        .map(|id| i64::try_from(id).map_err(|_| ParamError::TooLarge { name }))
+        .transpose()
+}
+
 impl PollParams {
-    /// Applies the defaults and the cap of the API contract.
-    pub fn parse(after: Option<i64>, limit: Option<u32>) -> Result<Self, ParamError> {
-        let after = after.unwrap_or(0);
-        if after < 0 {
-            return Err(ParamError::NegativeAfter(after));
-        }
-        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    /// Applies the defaults and the caps of the API contract to the raw query fields.
+    pub fn parse(
+        room: Option<&str>,
+        after: Option<&str>,
+        before: Option<&str>,
+        limit: Option<&str>,
+        wait: Option<&str>,
+    ) -> Result<Self, ParamError> {
+        let room = Room::from_field(room)?;
+        let (after, before) = (line_id("after", after)?, line_id("before", before)?);
+        let limit = whole("limit", limit)?.unwrap_or(u64::from(DEFAULT_LIMIT));
         if limit == 0 {
             return Err(ParamError::ZeroLimit);
         }
+        let wait = whole("wait", wait)?.unwrap_or(0);
+        let cursor = match (after, before) {
+            (Some(_), Some(_)) => return Err(ParamError::AfterAndBefore),
+            (_, Some(_)) if wait > 0 => return Err(ParamError::WaitWithBefore),
+            (None, Some(before)) => Cursor::Before(before),
+            (after, None) => Cursor::After(after.unwrap_or(0)),
+        };
         Ok(Self {
-            after,
-            limit: limit.min(MAX_LIMIT),
+            room,
+            cursor,
+            limit: limit.min(u64::from(MAX_LIMIT)) as u32,
+            wait: wait.min(u64::from(MAX_WAIT_SECS)) as u32,
         })
     }
 }
 
-/// The poll: lines whose id is greater than `after`, oldest first, at most `limit`.
-/// A batch of exactly `limit` lines means more may be waiting: poll again at once.
+/// The poll: lines of `room` whose id is greater than `after`, oldest first, at most `limit`;
+/// with `wait` (seconds), held until there is one or the wait runs out. With `before` instead
+/// of `after`: the `limit` lines just older than `before`, oldest first (history).
 #[server(prefix = "/api", endpoint = "lines", input = GetUrl)]
-pub async fn lines_since(after: Option<i64>, limit: Option<u32>) -> Result<Batch, ApiError> {
-    answer(
-        async move {
-            let params = PollParams::parse(after, limit)?;
-            let lines = Backend::current()?
-                .store
-                .since(params.after, params.limit as usize)
-                .await?;
-            Ok(Batch::new(params.after, lines))
+pub async fn lines_since(
+    room: Option<String>,
+    after: Option<String>,
+    before: Option<String>,
+    limit: Option<String>,
+    wait: Option<String>,
+) -> Result<Batch, ApiError> {
+    let params = PollParams::parse(
+        room.as_deref(),
+        after.as_deref(),
+        before.as_deref(),
+        limit.as_deref(),
+        wait.as_deref(),
+    )?;
+    let backend = Backend::current()?;
+    let limit = params.limit as usize;
+    Ok(match params.cursor {
+        Cursor::After(after) => {
+            let wait = std::time::Duration::from_secs(u64::from(params.wait));
+            let lines = backend.poll(&params.room, after, limit, wait).await?;
+            Batch::new(after, lines)
         }
-        .await,
-    )
+        Cursor::Before(before) => {
+            let lines = backend.store.before(&params.room, before, limit).await?;
+            Batch::older(before, lines)
+        }
+    })
 }
 
 /// Stores a line; answers with it once it is durably committed. A send repeated with the same
@@ -112,66 +211,143 @@ pub async fn send_line(
     screenname: String,
     text: String,
     idempotency_key: Option<String>,
+    room: Option<String>,
 ) -> Result<Line, ApiError> {
-    answer(
-        async move {
-            let key = IdempotencyKey::parse(idempotency_key.as_deref())?;
-            let line = NewLine::parse(&screenname, &text)?.with_key(key);
-            Ok(Backend::current()?.store.append(line).await?)
-        }
-        .await,
-    )
+    let room = Room::from_field(room.as_deref()).map_err(ParamError::from)?;
+    let key = IdempotencyKey::parse(idempotency_key.as_deref())?;
+    let line = NewLine::parse(&screenname, &text)?
+        .with_key(key)
+        .in_room(room);
+    Ok(Backend::current()?.store.append(line).await?)
 }
 
-/// The newest lines and the poll period: what the page is rendered and hydrated with.
+/// What a room's page is rendered and hydrated with: its newest lines (or with `before`, the
+/// page of history before that id), the poll period and the active rooms.
 #[server(prefix = "/api", endpoint = "snapshot", input = GetUrl)]
-pub async fn snapshot() -> Result<ChatSnapshot, ApiError> {
-    answer(
-        async move {
-            let backend = Backend::current()?;
-            let lines = backend.store.latest(backend.history).await?;
-            Ok(ChatSnapshot {
-                lines,
-                poll_ms: backend.poll_ms,
-            })
-        }
-        .await,
-    )
+pub async fn snapshot(
+    room: Option<String>,
+    before: Option<String>,
+) -> Result<ChatSnapshot, ApiError> {
+    let room = Room::from_field(room.as_deref()).map_err(ParamError::from)?;
+    let before = line_id("before", before.as_deref())?;
+    let backend = Backend::current()?;
+    // One more than shown: whether there is anything older.
+    let wanted = backend.history + 1;
+    let mut lines = match before {
+        Some(before) => backend.store.before(&room, before, wanted).await?,
+        None => backend.latest(&room, wanted).await?,
+    };
+    let has_older = lines.len() == wanted;
+    if has_older {
+        lines.remove(0);
+    }
+    Ok(ChatSnapshot {
+        room,
+        lines,
+        has_older,
+        before,
+        poll_ms: backend.poll_ms,
+        rooms: backend.rooms(MAX_ROOMS_LISTED),
+    })
+}
+
+/// The recently active rooms, newest activity first.
+#[server(prefix = "/api", endpoint = "rooms", input = GetUrl)]
+pub async fn rooms() -> Result<RoomList, ApiError> {
+    Ok(RoomList {
+        rooms: Backend::current()?.rooms(MAX_ROOMS_LISTED),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn poll_params_apply_defaults_and_cap() {
-        assert_eq!(
-            PollParams::parse(None, None),
-            Ok(PollParams {
-                after: 0,
-                limit: DEFAULT_LIMIT
-            })
-        );
-        assert_eq!(
-            PollParams::parse(Some(7), Some(10_000)),
-            Ok(PollParams {
-                after: 7,
-                limit: MAX_LIMIT
-            })
-        );
-        assert_eq!(
-            PollParams::parse(Some(-1), None),
-            Err(ParamError::NegativeAfter(-1))
-        );
-        assert_eq!(PollParams::parse(None, Some(0)), Err(ParamError::ZeroLimit));
+    fn parse(
+        after: Option<&str>,
+        before: Option<&str>,
+        limit: Option<&str>,
+        wait: Option<&str>,
+    ) -> Result<PollParams, ParamError> {
+        PollParams::parse(None, after, before, limit, wait)
     }
 
     #[test]
-    fn batch_cursor_is_last_id_or_after() {
+    fn poll_params_apply_defaults_and_caps() {
+        let params = parse(None, None, None, None).unwrap();
+        assert_eq!(params.cursor, Cursor::After(0));
+        assert_eq!((params.limit, params.wait), (DEFAULT_LIMIT, 0));
+        assert_eq!(params.room, Room::general());
+        let capped = parse(Some("7"), None, Some("10000"), Some("99")).unwrap();
+        assert_eq!(capped.cursor, Cursor::After(7));
+        assert_eq!((capped.limit, capped.wait), (MAX_LIMIT, MAX_WAIT_SECS));
+        let huge = "9".repeat(40);
+        let capped = parse(None, None, Some(&huge), Some(&huge)).unwrap();
+        assert_eq!((capped.limit, capped.wait), (MAX_LIMIT, MAX_WAIT_SECS));
+        let empty = parse(Some(""), None, Some(""), Some("")).unwrap();
+        assert_eq!(empty, parse(None, None, None, None).unwrap());
+    }
+
+    #[test]
+    fn malformed_params_are_refused_with_their_name() {
+        for (after, limit, wait, name) in [
+            ("x", "1", "0", "after"),
+            ("-1", "1", "0", "after"),
+            ("1.5", "1", "0", "after"),
+            ("1", "-3", "0", "limit"),
+            ("1", "1", "-1", "wait"),
+            ("1", "1", "0.5", "wait"),
+            ("1", "1", "soon", "wait"),
+        ] {
+            let err = parse(Some(after), None, Some(limit), Some(wait)).unwrap_err();
+            assert!(err.to_string().contains(&format!("`{name}`")), "{err}");
+        }
+        assert_eq!(
+            parse(None, None, Some("0"), None),
+            Err(ParamError::ZeroLimit)
+        );
+        assert_eq!(
+            parse(Some(&"9".repeat(20)), None, None, None),
+            Err(ParamError::TooLarge { name: "after" })
+        );
+    }
+
+    #[test]
+    fn history_takes_before_alone() {
+        let params = parse(None, Some("40"), Some("37"), None).unwrap();
+        assert_eq!((params.cursor, params.limit), (Cursor::Before(40), 37));
+        assert_eq!(
+            parse(Some("1"), Some("40"), None, None),
+            Err(ParamError::AfterAndBefore)
+        );
+        assert_eq!(
+            parse(None, Some("40"), None, Some("5")),
+            Err(ParamError::WaitWithBefore)
+        );
+        assert!(parse(None, Some("40"), None, Some("0")).is_ok());
+    }
+
+    #[test]
+    fn rooms_are_checked() {
+        let room = PollParams::parse(Some("dev"), None, None, None, None).unwrap();
+        assert_eq!(room.room.as_str(), "dev");
+        assert!(matches!(
+            PollParams::parse(Some("Bad Room"), None, None, None, None),
+            Err(ParamError::Room(_))
+        ));
+    }
+
+    #[test]
+    fn batch_cursors() {
         assert_eq!(Batch::new(5, vec![]).cursor, 5);
         assert_eq!(
             Batch::new(5, vec![Line::sample(6), Line::sample(9)]).cursor,
             9
+        );
+        assert_eq!(Batch::older(5, vec![]).cursor, 5);
+        assert_eq!(
+            Batch::older(50, vec![Line::sample(6), Line::sample(9)]).cursor,
+            6
         );
     }
 }

@@ -1,34 +1,49 @@
-//! The page's copy of the chat: the lines in view and the poll cursor.
+//! The page's copy of a room: a window of lines in view, and the poll cursor.
 //!
 //! The cursor moves only with poll answers, never with the page's own posts: a posted line may
 //! get an id above lines that others committed a moment earlier and this page has not yet
 //! polled. Moving the cursor past them would skip them for good.
+//!
+//! The window holds at most [`MAX_LINES_IN_VIEW`] consecutive lines of the room. While it
+//! reaches the newest line it follows new lines (dropping the oldest); once the reader has
+//! loaded so much history that the newest lines were dropped, it stops following and polls only
+//! count what arrives, until the reader jumps back to the newest lines.
 
 use crate::api::Batch;
 use crate::line::Line;
 
-/// The most lines kept in the DOM; older ones scroll away.
+/// The most lines kept in the DOM.
 pub const MAX_LINES_IN_VIEW: usize = 300;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChatLog {
-    /// Ascending by id, without duplicates.
+    /// The window: ascending by id, without duplicates, consecutive in the room.
     lines: Vec<Line>,
     /// The `after` of the next poll: the newest line received from a poll or the page render.
     /// Polls never go back below it (the page starts from the newest lines, not the first).
     cursor: i64,
+    /// The room has lines older than the window's first.
+    has_older: bool,
+    /// The window ends at the newest line the page knows of: new lines join it.
+    following: bool,
+    /// Lines that arrived while the window was not following.
+    missed: usize,
 }
 
 impl ChatLog {
-    /// The log as rendered: `lines` ascending, the newest lines the server had.
-    pub fn new(lines: Vec<Line>) -> Self {
+    /// The log as rendered: `lines` ascending, the newest lines the server had; `has_older`
+    /// when the room has lines before them.
+    pub fn new(lines: Vec<Line>, has_older: bool) -> Self {
         let cursor = lines.last().map_or(0, |line| line.id);
         let mut log = Self {
             lines: Vec::with_capacity(lines.len()),
             cursor,
+            has_older,
+            following: true,
+            missed: 0,
         };
         lines.into_iter().for_each(|line| log.insert(line));
-        log.trim();
+        log.trim_oldest();
         log
     }
 
@@ -41,30 +56,78 @@ impl ChatLog {
         self.cursor
     }
 
+    /// Whether the room has lines older than those in view.
+    pub fn has_older(&self) -> bool {
+        self.has_older
+    }
+
+    /// The `before` of the next page of history.
+    pub fn oldest(&self) -> Option<i64> {
+        self.lines.first().map(|line| line.id)
+    }
+
+    /// Whether the window ends at the newest line.
+    pub fn is_following(&self) -> bool {
+        self.following
+    }
+
+    /// Lines that arrived while the window was reading history.
+    pub fn missed(&self) -> usize {
+        self.missed
+    }
+
     /// Takes a poll answer; returns how many lines were new to the page.
     pub fn apply(&mut self, batch: Batch) -> usize {
-        let before = self.lines.len();
         let cursor = self.cursor;
         // Lines at or below the cursor were delivered already: a late or repeated answer must
         // not bring back lines that have scrolled out of view.
-        batch
+        let fresh: Vec<Line> = batch
             .lines
             .into_iter()
             .filter(|line| line.id > cursor)
-            .for_each(|line| self.insert(line));
+            .collect();
         self.cursor = self.cursor.max(batch.cursor);
+        if !self.following {
+            self.missed += fresh.len();
+            return fresh.len();
+        }
+        let before = self.lines.len();
+        fresh.into_iter().for_each(|line| self.insert(line));
         let added = self.lines.len() - before;
-        self.trim();
+        self.trim_oldest();
         added
     }
 
     /// Shows the page's own line at once; the next poll delivers it again, and it is not
     /// duplicated.
     pub fn insert_own(&mut self, line: Line) {
-        if line.id > self.cursor {
+        if self.following && line.id > self.cursor {
             self.insert(line);
-            self.trim();
+            self.trim_oldest();
         }
+    }
+
+    /// Takes a page of history (lines just older than the window's first); `complete` when it
+    /// came back shorter than asked, so nothing is older.
+    pub fn prepend(&mut self, older: Batch, complete: bool) {
+        let first = self.oldest().unwrap_or(i64::MAX);
+        let mut lines: Vec<Line> = older.lines.into_iter().filter(|l| l.id < first).collect();
+        lines.append(&mut self.lines);
+        self.lines = lines;
+        self.has_older = !complete;
+        let excess = self.lines.len().saturating_sub(MAX_LINES_IN_VIEW);
+        if excess > 0 {
+            self.lines.truncate(MAX_LINES_IN_VIEW);
+            self.following = false;
+        }
+    }
+
+    /// Back to the newest lines (`newest`, ascending, as `before` the cursor answered them).
+    pub fn jump_to_newest(&mut self, newest: Vec<Line>, has_older: bool) {
+        *self = Self {
+            cursor: self.cursor.max(newest.last().map_or(0, |l| l.id)),
+            ..Self::new(newest, has_older)
+        };
     }
 
     fn insert(&mut self, line: Line) {
@@ -73,9 +136,12 @@ impl ChatLog {
         }
     }
 
-    fn trim(&mut self) {
+    fn trim_oldest(&mut self) {
         let excess = self.lines.len().saturating_sub(MAX_LINES_IN_VIEW);
-        self.lines.drain(..excess);
+        if excess > 0 {
+            self.lines.drain(..excess);
+            self.has_older = true;
+        }
     }
 }
 
@@ -87,22 +153,20 @@ mod tests {
         log.lines().iter().map(|l| l.id).collect()
     }
 
+    fn samples(ids: std::ops::RangeInclusive<i64>) -> Vec<Line> {
+        ids.map(Line::sample).collect()
+    }
+
     #[test]
     fn cursor_starts_at_the_newest_rendered_line() {
-        assert_eq!(ChatLog::new(vec![]).cursor(), 0);
-        assert_eq!(
-            ChatLog::new(vec![Line::sample(3), Line::sample(4)]).cursor(),
-            4
-        );
+        assert_eq!(ChatLog::new(vec![], false).cursor(), 0);
+        assert_eq!(ChatLog::new(samples(3..=4), true).cursor(), 4);
     }
 
     #[test]
     fn batches_append_in_order_and_move_the_cursor() {
-        let mut log = ChatLog::new(vec![Line::sample(1)]);
-        assert_eq!(
-            log.apply(Batch::new(1, vec![Line::sample(2), Line::sample(3)])),
-            2
-        );
+        let mut log = ChatLog::new(samples(1..=1), false);
+        assert_eq!(log.apply(Batch::new(1, samples(2..=3))), 2);
         assert_eq!(ids(&log), [1, 2, 3]);
         assert_eq!(log.cursor(), 3);
         // An empty answer keeps the cursor.
@@ -112,42 +176,74 @@ mod tests {
 
     #[test]
     fn repeated_or_stale_answers_add_nothing() {
-        let mut log = ChatLog::new(vec![Line::sample(1)]);
-        log.apply(Batch::new(1, vec![Line::sample(2), Line::sample(3)]));
-        assert_eq!(
-            log.apply(Batch::new(1, vec![Line::sample(2), Line::sample(3)])),
-            0
-        );
-        assert_eq!(log.apply(Batch::new(0, vec![Line::sample(1)])), 0);
+        let mut log = ChatLog::new(samples(1..=1), false);
+        log.apply(Batch::new(1, samples(2..=3)));
+        assert_eq!(log.apply(Batch::new(1, samples(2..=3))), 0);
+        assert_eq!(log.apply(Batch::new(0, samples(1..=1))), 0);
         assert_eq!(ids(&log), [1, 2, 3]);
         assert_eq!(log.cursor(), 3);
     }
 
     #[test]
     fn own_line_shows_at_once_without_moving_the_cursor() {
-        let mut log = ChatLog::new(vec![Line::sample(1)]);
+        let mut log = ChatLog::new(samples(1..=1), false);
         // Someone else stored 2 just before our 3 was committed.
         log.insert_own(Line::sample(3));
         assert_eq!(ids(&log), [1, 3]);
         assert_eq!(log.cursor(), 1);
         // The next poll brings 2 and 3 again: 2 goes before 3, 3 is not doubled.
-        assert_eq!(
-            log.apply(Batch::new(1, vec![Line::sample(2), Line::sample(3)])),
-            1
-        );
+        assert_eq!(log.apply(Batch::new(1, samples(2..=3))), 1);
         assert_eq!(ids(&log), [1, 2, 3]);
         assert_eq!(log.cursor(), 3);
     }
 
     #[test]
     fn keeps_at_most_the_newest_lines_in_view() {
-        let mut log = ChatLog::new(vec![]);
-        let many: Vec<_> = (1..=(MAX_LINES_IN_VIEW as i64 + 20))
-            .map(Line::sample)
-            .collect();
-        log.apply(Batch::new(0, many));
+        let mut log = ChatLog::new(vec![], false);
+        let newest = MAX_LINES_IN_VIEW as i64 + 20;
+        log.apply(Batch::new(0, samples(1..=newest)));
         assert_eq!(log.lines().len(), MAX_LINES_IN_VIEW);
         assert_eq!(log.lines()[0].id, 21);
-        assert_eq!(log.cursor(), MAX_LINES_IN_VIEW as i64 + 20);
+        assert_eq!(log.cursor(), newest);
+        assert!(log.has_older(), "the dropped lines can be loaded again");
+    }
+
+    #[test]
+    fn history_is_prepended_once_and_says_when_it_is_complete() {
+        let mut log = ChatLog::new(samples(10..=12), true);
+        log.prepend(Batch::older(10, samples(7..=9)), false);
+        assert_eq!(ids(&log), [7, 8, 9, 10, 11, 12]);
+        assert_eq!(log.oldest(), Some(7));
+        assert!(log.has_older());
+        // A repeated page adds nothing; a short one ends the history.
+        log.prepend(Batch::older(10, samples(8..=9)), false);
+        assert_eq!(ids(&log), [7, 8, 9, 10, 11, 12]);
+        log.prepend(Batch::older(7, samples(1..=6)), true);
+        assert_eq!(log.oldest(), Some(1));
+        assert!(!log.has_older());
+        assert!(log.is_following());
+    }
+
+    #[test]
+    fn reading_far_back_stops_following_until_the_jump_back() {
+        let newest = MAX_LINES_IN_VIEW as i64 + 100;
+        let mut log = ChatLog::new(samples(101..=newest), true);
+        log.prepend(Batch::older(101, samples(1..=100)), true);
+        // The window stays bounded, at the history end, and no longer follows.
+        assert_eq!(log.lines().len(), MAX_LINES_IN_VIEW);
+        assert_eq!(log.oldest(), Some(1));
+        assert!(!log.is_following());
+        // New lines move the cursor and are counted, not shown.
+        let arrived = samples(newest + 1..=newest + 2);
+        assert_eq!(log.apply(Batch::new(newest, arrived.clone())), 2);
+        assert_eq!(log.missed(), 2);
+        assert_eq!(log.cursor(), newest + 2);
+        assert!(!ids(&log).contains(&(newest + 1)));
+        // Back to the newest: following again, cursor kept.
+        log.jump_to_newest(samples(newest - 10..=newest + 2), true);
+        assert!(log.is_following());
+        assert_eq!(log.missed(), 0);
+        assert_eq!(log.cursor(), newest + 2);
+        assert_eq!(log.lines().last().map(|l| l.id), Some(newest + 2));
     }
 }

@@ -23,6 +23,10 @@ pub enum ErrorKind {
     Forbidden,
     /// No such endpoint: 404.
     NotFound,
+    /// The endpoint does not take this method: 405 (with `Allow`).
+    MethodNotAllowed,
+    /// The request names a host this server does not answer for: 421.
+    MisdirectedRequest,
     /// The sender posts too fast: 429.
     RateLimited,
     /// Storage or capacity is temporarily short: 503, try again later.
@@ -41,6 +45,8 @@ impl ErrorKind {
             ErrorKind::Conflict => 422,
             ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
+            ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::MisdirectedRequest => 421,
             ErrorKind::RateLimited => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::Network | ErrorKind::Internal => 500,
@@ -124,10 +130,7 @@ impl FromServerFnError for ApiError {
             ErrorKind::Network => "Could not reach the chat server.".to_owned(),
             _ => "Something went wrong on the server.".to_owned(),
         };
-        let error = Self::new(kind, message);
-        #[cfg(feature = "ssr")]
-        crate::respond::set_status(&error);
-        error
+        Self::new(kind, message)
     }
 }
 

@@ -6,14 +6,17 @@ pub mod chat_log;
 pub mod clock;
 pub mod error;
 pub mod line;
+pub mod room;
 pub mod schedule;
 
 mod components;
-mod live;
+mod poller;
 
 #[cfg(feature = "ssr")]
-pub mod backend;
+pub mod csp;
 #[cfg(feature = "ssr")]
-pub mod respond;
+pub mod feed;
+#[cfg(feature = "ssr")]
+pub mod store;
 
 pub use components::{App, shell};

@@ -1,6 +1,7 @@
 //! A chat line and the rules for a new one. The same code validates in the browser (instant
 //! feedback) and on the server (the authority).
 
+use crate::room::Room;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -110,6 +111,7 @@ impl IdempotencyKey {
 /// A line that passed validation and may be stored: both fields trimmed and within limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewLine {
+    room: Room,
     screenname: String,
     text: String,
     key: Option<IdempotencyKey>,
@@ -121,10 +123,20 @@ impl NewLine {
     pub fn parse(screenname: &str, text: &str) -> Result<Self, LineError> {
         let (screenname, text) = (nfc(screenname), nfc(text));
         Ok(Self {
+            room: Room::general(),
             screenname: check_screenname(&screenname)?.to_owned(),
             text: check_text(&text)?.to_owned(),
             key: None,
         })
+    }
+
+    /// The same line, for `room` (the default room unless said).
+    pub fn in_room(self, room: Room) -> Self {
+        Self { room, ..self }
+    }
+
+    pub fn room(&self) -> &Room {
+        &self.room
     }
 
     /// The same line, sent under `key`.

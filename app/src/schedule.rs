@@ -1,14 +1,25 @@
 //! When the page polls: plain rules, kept apart from timers and the DOM so they can be tested.
 //!
-//! A timer ticks every poll period and asks [`Schedule::tick`] whether to poll. At most one poll
-//! is in flight. Failures back off exponentially, with jitter so that many pages do not return
-//! in the same second, up to about [`MAX_BACKOFF_MS`].
+//! A visible page keeps one poll held on the server ([`HELD_WAIT_SECS`]): each answer, with
+//! lines or empty, is followed at once by the next held poll, so lines arrive as they are
+//! committed. A timer ticks every poll period and asks [`Schedule::tick`] whether to poll: it is
+//! the watchdog that starts polling again after a pause, and a hidden tab's slow clock (hidden
+//! tabs hold nothing: browsers allow few connections per host, shared by all tabs). At most
+//! one poll is in flight. Failures back off exponentially, with jitter so that many pages do
+//! not return in the same second, up to about [`MAX_BACKOFF_MS`].
 
 /// The longest wait between attempts while the server is unreachable (before jitter).
 pub const MAX_BACKOFF_MS: f64 = 30_000.0;
 /// While the tab is hidden it polls this many times less often: enough to count unread lines
 /// in the title, cheap for the server.
 pub const HIDDEN_SLOWDOWN: f64 = 5.0;
+/// How long a visible page asks the server to hold a poll while there is nothing new.
+pub const HELD_WAIT_SECS: u32 = 25;
+/// A held poll answered empty sooner than this was not held (the server is at its cap of held
+/// polls, or stopping): the next one waits for the timer rather than follow at once.
+pub const MIN_HELD_MS: f64 = 1000.0;
+/// How long past its `wait` a poll may take before it is given up as lost.
+pub const DEADLINE_MARGIN_MS: u32 = 10_000;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Schedule {
@@ -66,12 +77,28 @@ impl Schedule {
         self.started_at = now;
     }
 
-    /// A poll succeeded. `full_batch`: it returned as many lines as asked, so more may wait.
-    /// Returns whether to poll again at once (the poll stays in flight).
-    pub fn succeeded(&mut self, full_batch: bool) -> bool {
+    /// The `wait` of a poll starting now: held while the tab is visible.
+    pub fn wait_secs(hidden: bool) -> u32 {
+        if hidden { 0 } else { HELD_WAIT_SECS }
+    }
+
+    /// The longest a poll with `wait_secs` may take before it is given up.
+    pub fn deadline_ms(wait_secs: u32) -> u32 {
+        wait_secs * 1000 + DEADLINE_MARGIN_MS
+    }
+
+    /// A poll that started at [`Schedule::tick`] or [`Schedule::poll_now`] succeeded at `now`,
+    /// with `lines` lines, `full` when as many as asked (more may wait). `hidden`: the tab is
+    /// hidden now. Returns whether to poll again at once (the poll stays in flight).
+    pub fn succeeded(&mut self, now: f64, lines: usize, full: bool, hidden: bool) -> bool {
         self.failures = 0;
         self.resume_at = 0.0;
-        let again = std::mem::take(&mut self.again) || full_batch;
+        let held_long_enough = now - self.started_at >= MIN_HELD_MS;
+        let hold_next = !hidden && (lines > 0 || held_long_enough);
+        let again = std::mem::take(&mut self.again) || full || hold_next;
+        if again {
+            self.started_at = now;
+        }
         self.in_flight = again;
         again
     }
@@ -119,18 +146,18 @@ mod tests {
         assert!(!s.tick(2000.0, false));
         assert!(!s.poll_now(2500.0));
         // The poll asked for during flight follows at once.
-        assert!(s.succeeded(false));
-        assert!(!s.succeeded(false));
+        assert!(s.succeeded(2600.0, 0, false, true));
+        assert!(!s.succeeded(2700.0, 0, false, true));
         assert!(s.tick(4000.0, false));
     }
 
     #[test]
     fn full_batch_polls_again_at_once() {
         let mut s = Schedule::new(2000);
-        assert!(s.tick(0.0, false));
-        assert!(s.succeeded(true));
-        assert!(!s.tick(1.0, false), "still in flight");
-        assert!(!s.succeeded(false));
+        assert!(s.tick(0.0, true));
+        assert!(s.succeeded(10.0, 100, true, true));
+        assert!(!s.tick(11.0, true), "still in flight");
+        assert!(!s.succeeded(20.0, 3, false, true));
     }
 
     #[test]
@@ -174,7 +201,10 @@ mod tests {
         s.failed(1000.0, None, 0.5); // wait 4000: resume at 5000
         assert!(!s.tick(2000.0, false));
         assert!(s.tick(4000.0, false));
-        assert!(!s.succeeded(false));
+        assert!(
+            !s.succeeded(4100.0, 0, false, false),
+            "answered empty at once: no hold"
+        );
         assert!(!s.is_reconnecting());
         assert!(s.tick(6000.0, false));
     }
@@ -195,12 +225,13 @@ mod tests {
     fn hidden_tab_polls_slowly_and_showing_it_polls_at_once() {
         let mut s = Schedule::new(2000);
         assert!(s.tick(0.0, true), "the first hidden tick polls");
-        s.succeeded(false);
+        assert!(!s.succeeded(10.0, 0, false, true));
         let polls = (1..=30)
             .filter(|i| {
-                let polled = s.tick(f64::from(*i) * 2000.0, true);
+                let now = f64::from(*i) * 2000.0;
+                let polled = s.tick(now, true);
                 if polled {
-                    s.succeeded(false);
+                    assert!(!s.succeeded(now + 10.0, 1, false, true), "hidden: no hold");
                 }
                 polled
             })
@@ -208,7 +239,32 @@ mod tests {
         assert_eq!(polls, 6, "one poll per 10 s over 60 s");
         // Shown again: at once, whatever the timer says.
         assert!(s.poll_now(61_000.0));
-        s.succeeded(false);
-        assert!(s.tick(63_000.0, false));
+        assert!(
+            s.succeeded(61_010.0, 2, false, false),
+            "visible: the next poll is held"
+        );
+        assert_eq!(Schedule::wait_secs(false), HELD_WAIT_SECS);
+        assert_eq!(Schedule::wait_secs(true), 0);
+    }
+
+    #[test]
+    fn a_visible_page_always_holds_the_next_poll() {
+        let mut s = Schedule::new(2000);
+        assert!(s.tick(0.0, false));
+        // Lines at once: the next poll follows at once.
+        assert!(s.succeeded(5.0, 1, false, false));
+        // Held the whole wait and answered empty: the next follows at once too.
+        assert!(s.succeeded(25_005.0, 0, false, false));
+        assert!(!s.tick(26_000.0, false), "one held poll at a time");
+    }
+
+    #[test]
+    fn polls_answered_empty_at_once_wait_for_the_timer() {
+        // The server holds nothing (at its cap, or stopping): no hot loop.
+        let mut s = Schedule::new(2000);
+        assert!(s.tick(0.0, false));
+        assert!(!s.succeeded(3.0, 0, false, false));
+        assert!(s.tick(2000.0, false), "the timer polls again");
+        assert_eq!(Schedule::deadline_ms(25), 35_000);
     }
 }

@@ -1,7 +1,7 @@
 //! Property tests: any input either parses to a valid value or gives a typed error, and nothing
 //! panics.
 
-use app::api::{LinesSince, MAX_LIMIT, PollParams};
+use app::api::{Cursor, LinesSince, MAX_LIMIT, MAX_WAIT_SECS, PollParams};
 use app::line::{
     IdempotencyKey, LineError, MAX_SCREENNAME_CHARS, MAX_TEXT_CHARS, NewLine, check_screenname,
     check_text,
@@ -81,10 +81,15 @@ proptest! {
     }
 
     #[test]
-    fn poll_parameters_are_in_range_or_refused(after in any::<Option<i64>>(), limit in any::<Option<u32>>()) {
-        if let Ok(params) = PollParams::parse(after, limit) {
-            prop_assert!(params.after >= 0);
+    fn poll_parameters_are_in_range_or_refused(
+        after in proptest::option::of("[0-9]{0,25}|-?[0-9a-z.]{0,5}"),
+        limit in proptest::option::of("[0-9]{0,25}|-?[0-9a-z.]{0,5}"),
+        wait in proptest::option::of("[0-9]{0,25}|-?[0-9a-z.]{0,5}"),
+    ) {
+        if let Ok(params) = PollParams::parse(None, after.as_deref(), None, limit.as_deref(), wait.as_deref()) {
+            prop_assert!(matches!(params.cursor, Cursor::After(after) if after >= 0));
             prop_assert!((1..=MAX_LIMIT).contains(&params.limit));
+            prop_assert!(params.wait <= MAX_WAIT_SECS);
         }
     }
 
@@ -93,7 +98,13 @@ proptest! {
     #[test]
     fn any_query_string_decodes_or_is_refused(query in "[a-z=&%0-9+\\-.]{0,40}|\\PC{0,40}") {
         if let Ok(args) = serde_qs::from_str::<LinesSince>(&query) {
-            let _ = PollParams::parse(args.after, args.limit);
+            let _ = PollParams::parse(
+                args.room.as_deref(),
+                args.after.as_deref(),
+                args.before.as_deref(),
+                args.limit.as_deref(),
+                args.wait.as_deref(),
+            );
         }
     }
 }

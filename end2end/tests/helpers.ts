@@ -5,10 +5,15 @@ export function unique(label: string): string {
   return `${label} ${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
 }
 
+/** Waits until the wasm has hydrated the page (seconds on a busy machine). */
+export async function hydrated(page: Page): Promise<void> {
+  await expect(page.locator("body[data-hydrated]")).toHaveCount(1, { timeout: 30_000 });
+}
+
 /** Opens `/` and waits until the wasm has hydrated it. */
 export async function openChat(page: Page): Promise<void> {
   await page.goto("/");
-  await expect(page.locator("body[data-hydrated]")).toHaveCount(1, { timeout: 15_000 });
+  await hydrated(page);
 }
 
 /** Posts a line through the form, as a person would. */
@@ -16,13 +21,6 @@ export async function post(page: Page, screenname: string, text: string): Promis
   await page.getByLabel("Screen name", { exact: true }).fill(screenname);
   await page.getByLabel("Message", { exact: true }).fill(text);
   await page.getByLabel("Message", { exact: true }).press("Enter");
-}
-
-/** The poll period the server gives the page (ms). */
-export async function pollPeriod(request: APIRequestContext): Promise<number> {
-  const res = await request.get("/api/snapshot");
-  expect(res.ok()).toBeTruthy();
-  return (await res.json()).poll_ms;
 }
 
 /** All stored lines whose text is `text`, read through the API. */
@@ -37,4 +35,13 @@ export async function storedWithText(request: APIRequestContext, text: string) {
     if (batch.lines.length < 500) return found;
     after = batch.cursor;
   }
+}
+
+/** Posts a line through the API (another reader) and waits until `page` shows it: the polls
+ * that follow whatever the test did have run. */
+export async function anotherLineShown(page: Page, request: APIRequestContext): Promise<void> {
+  const text = unique("from elsewhere");
+  const res = await request.post("/api/send", { form: { screenname: "other", text } });
+  expect(res.status()).toBe(200);
+  await expect(page.locator("#chatbox .line .text", { hasText: text })).toHaveCount(1);
 }

@@ -6,7 +6,7 @@
 //!
 //! Prints a Markdown table; fails if any request failed or a figure is missing.
 
-#[path = "../tests/common/process.rs"]
+#[path = "../tests/api/process.rs"]
 mod process;
 
 use std::fmt::Write as _;

@@ -1,7 +1,7 @@
 //! Configuration: command-line flags, each with an environment variable as fallback.
 
 use crate::protect::{Limits, MAX_BODY_BYTES};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -51,7 +51,36 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
 
-    /// Seconds a client has to send its request headers (slow clients are cut off).
+    /// Comma-separated host names the server answers to; others get 421 [default: bound to
+    /// loopback, the bound address, localhost, 127.0.0.1 and [::1]; otherwise any]
+    #[arg(long, env = "CHAT_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// Address for Prometheus metrics (GET /metrics), apart from the public one [default: off]
+    #[arg(long, env = "CHAT_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// Log format on stderr: `text` for people, `json` (one object a line) for log shippers.
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Polls held open at once waiting for a line; beyond this, polls are answered at once.
+    #[arg(long, env = "CHAT_MAX_HELD_POLLS", default_value_t = 10_000)]
+    pub max_held_polls: u32,
+
+    /// Open connections at once; beyond this, new connections wait in the listen backlog.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 20_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Seconds the server keeps serving after SIGTERM (with /readyz at 503) before it stops
+    /// accepting; held polls are answered at once.
+    #[arg(long, env = "CHAT_DRAIN_SECONDS", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub drain_seconds: u64,
+
+    /// Seconds a client has to send its request headers, counted from accept (slow or silent
+    /// clients are cut off); also how long an idle connection is kept.
     #[arg(long, env = "CHAT_HEADER_READ_TIMEOUT", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub header_read_timeout: u64,
@@ -60,6 +89,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_REQUEST_TIMEOUT", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub request_timeout: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// A CIDR such as `10.0.0.0/8`, or a single address.
@@ -80,11 +115,22 @@ impl Config {
         }
     }
 
-    /// The defaults, with the database at `database`: for tests and tools.
-    pub fn with_database(database: impl Into<PathBuf>) -> Self {
-        let mut config = Self::parse_from(["server"]);
-        config.database = database.into();
-        config
+    /// The configuration given by `args` alone, ignoring the `CHAT_*` environment: for tests
+    /// and tools, which must not pick up whatever the shell has set.
+    pub fn from_flags<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Self::command()
+            .mut_args(|arg| arg.env(None))
+            .try_get_matches_from(args)?;
+        Self::from_arg_matches(&matches)
+    }
+
+    /// Every flag at its default.
+    pub fn defaults() -> Self {
+        Self::from_flags(["server"]).expect("the defaults are valid")
     }
 }
 
@@ -94,7 +140,7 @@ mod tests {
 
     #[test]
     fn flags_parse_and_are_checked() {
-        let config = Config::try_parse_from([
+        let config = Config::from_flags([
             "server",
             "--addr",
             "127.0.0.1:8080",
@@ -109,7 +155,7 @@ mod tests {
         assert_eq!(config.history, 50);
         assert_eq!(config.rate_limit_exempt.len(), 2);
         assert!(config.trusted_proxy.is_empty());
-        let proxied = Config::try_parse_from([
+        let proxied = Config::from_flags([
             "server",
             "--trusted-proxy",
             "10.0.0.0/8, 192.0.2.1",
@@ -119,8 +165,8 @@ mod tests {
         .unwrap();
         assert_eq!(proxied.trusted_proxy.len(), 2);
         assert!(proxied.trusted_proxy[1].contains(&"192.0.2.1".parse::<IpAddr>().unwrap()));
-        assert!(Config::try_parse_from(["server", "--trusted-proxy", "10.0.0.0/99"]).is_err());
-        assert!(Config::try_parse_from(["server", "--poll-ms", "5"]).is_err());
-        assert!(Config::try_parse_from(["server", "--history", "0"]).is_err());
+        assert!(Config::from_flags(["server", "--trusted-proxy", "10.0.0.0/99"]).is_err());
+        assert!(Config::from_flags(["server", "--poll-ms", "5"]).is_err());
+        assert!(Config::from_flags(["server", "--history", "0"]).is_err());
     }
 }

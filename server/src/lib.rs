@@ -1,26 +1,35 @@
 //! The chat server: the axum host around the `app` crate, its storage and configuration.
 
-mod api_input;
+mod api_fields;
 mod caching;
 pub mod config;
-mod fast_poll;
+mod empty_poll;
+mod health;
+mod hosts;
+pub mod metrics;
+mod observe;
 pub mod protect;
 pub mod rate_limit;
 mod reply;
+mod rooms;
 mod security;
 mod serve;
 pub mod sqlite;
+#[cfg(test)]
+mod store_contract;
 
-use app::backend::{Backend, ChatStore};
+use app::store::{Backend, ChatStore};
 use app::{App, shell};
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use config::Config;
 use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use leptos_axum::{
+    AxumRouteListing, LeptosRoutes, file_and_error_handler_with_context, generate_route_list,
+};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower_http::CompressionLevel;
@@ -45,6 +54,8 @@ pub enum StartError {
 pub struct Running {
     /// Where it listens (the real port, when asked for port 0).
     pub addr: SocketAddr,
+    /// Where its metrics are served, if they are.
+    pub metrics_addr: Option<SocketAddr>,
     /// Ends when the server has shut down: requests in flight have finished (or the drain
     /// timed out) and, once the last of them lets go of it, the database is closed.
     pub task: JoinHandle<std::io::Result<()>>,
@@ -69,11 +80,26 @@ pub fn leptos_options() -> LeptosOptions {
     options
 }
 
+/// The page's routes, listed once per process. Listing them renders the app with resource
+/// loading switched off by a process-wide flag (Leptos's `SuppressResourceLoad`): a page
+/// rendered on another thread meanwhile would wait for ever on a resource that never loads. So
+/// the list is made before the first router exists and never again (tests start many servers
+/// in one process).
+static ROUTES: LazyLock<Vec<AxumRouteListing>> = LazyLock::new(|| generate_route_list(App));
+
 /// The whole HTTP application: the page, the server functions and the static files, behind
 /// the post rate limit, the cross-site check, the protective limits and the security headers.
 pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Router {
-    let routes = generate_route_list(App);
+    let routes = ROUTES.clone();
     let store = backend.store.clone();
+    let feed = store.feed().clone();
+    let hosts = Arc::new(hosts::AllowedHosts::new(
+        &config.allowed_hosts,
+        options.site_addr,
+    ));
+    let clients = Arc::new(rate_limit::ClientAddr {
+        trusted_proxies: config.trusted_proxy.clone(),
+    });
     let hashed_assets = options.hash_files;
     let context = move || provide_context(backend.clone());
     let limiter = rate_limit::PostLimiter::new(
@@ -85,6 +111,7 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
         },
     );
     let app = Router::new()
+        .route("/go", axum::routing::get(rooms::go))
         .leptos_routes_with_context(&options, routes, context.clone(), {
             let options = options.clone();
             move || shell(options.clone())
@@ -93,8 +120,9 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
         .with_state(options)
         // Outermost last: a refused or malformed post must not use up anyone's allowance.
         .layer(from_fn_with_state(limiter, rate_limit::limit_posts))
-        .layer(from_fn(api_input::check))
-        .layer(from_fn(security::refuse_cross_site));
+        .layer(from_fn(api_fields::check))
+        .layer(from_fn(security::refuse_cross_site))
+        .layer(from_fn(rooms::canonical_paths));
     let compressed = app.layer(
         // Pages and larger API answers, at the fastest level: on 2 cores the CPU is the
         // bottleneck, not the bytes. Small answers (a post's line, a short poll) go as they
@@ -104,20 +132,30 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
             .compress_when(SizeAbove::new(1024).and(DefaultPredicate::new())),
     );
     let protected = protect::apply(compressed, config.limits())
+        .layer(from_fn(reply::api_errors))
         .layer(from_fn_with_state(hashed_assets, caching::cache_control))
-        .layer(from_fn_with_state(store, fast_poll::answer_empty_polls));
+        .layer(from_fn_with_state(feed, empty_poll::answer))
+        .layer(from_fn_with_state(hosts, hosts::check))
+        .layer(from_fn_with_state(store, health::answer))
+        .layer(from_fn_with_state(clients, observe::track));
     security::headers(protected)
 }
 
-/// Opens the database, binds the address and serves until `shutdown` completes; then lets
-/// in-flight requests finish and closes the database.
+/// Opens the database, binds the address and serves until `shutdown` completes; then drains,
+/// lets in-flight requests finish and closes the database.
 pub async fn start(
     config: &Config,
     options: LeptosOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
-    let store = Arc::new(sqlite::SqliteStore::open(&config.database)?);
-    start_with_store(config, options, store, shutdown).await
+    let store = sqlite::SqliteStore::open_with(
+        &config.database,
+        sqlite::Options {
+            queue_timeout: Some(config.limits().request_timeout),
+            commit_hook: None,
+        },
+    )?;
+    start_with_store(config, options, Arc::new(store), shutdown).await
 }
 
 /// [`start`] with a store of the caller's (another backend, or a test's).
@@ -127,6 +165,9 @@ pub async fn start_with_store(
     store: Arc<dyn ChatStore>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
+    let feed = store.feed().clone();
+    feed.set_max_held(config.max_held_polls as usize);
+    let store_for_metrics = store.clone();
     let backend = Backend {
         store,
         poll_ms: config.poll_ms,
@@ -141,7 +182,65 @@ pub async fn start_with_store(
         .map_err(|source| StartError::Bind { addr, source })?;
     options.site_addr = addr;
     let app = router(config, options, backend);
-    let header_read_timeout = config.limits().header_read_timeout;
-    let task = tokio::spawn(serve::serve(listener, app, header_read_timeout, shutdown));
-    Ok(Running { addr, task })
+    let serving = serve::Options {
+        header_read_timeout: config.limits().header_read_timeout,
+        max_connections: config.max_connections as usize,
+        drain: std::time::Duration::from_secs(config.drain_seconds),
+    };
+    let connections = serve::Connections::new(serving.max_connections);
+    let (stopped, shutdown) = fan_out(shutdown);
+    let metrics_addr = match config.metrics_addr {
+        Some(at) => {
+            let listener = TcpListener::bind(at)
+                .await
+                .map_err(|source| StartError::Bind { addr: at, source })?;
+            let at = listener
+                .local_addr()
+                .map_err(|source| StartError::Bind { addr: at, source })?;
+            let gauges = metrics::Gauges {
+                store: store_for_metrics,
+                connections: connections.clone(),
+            };
+            tokio::spawn(metrics::serve(
+                listener,
+                metrics::install(),
+                gauges,
+                stopped,
+            ));
+            Some(at)
+        }
+        None => None,
+    };
+    let task = tokio::spawn(serve::serve(
+        listener,
+        app,
+        serving,
+        connections,
+        shutdown,
+        move || feed.close(),
+    ));
+    Ok(Running {
+        addr,
+        metrics_addr,
+        task,
+    })
+}
+
+/// `shutdown` as two futures: both complete when it does.
+fn fan_out(
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> (
+    impl Future<Output = ()> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let first = async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    };
+    let mut second = rx;
+    let second = async move {
+        let _ = second.wait_for(|stopped| *stopped).await;
+    };
+    (second, first)
 }

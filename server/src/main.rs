@@ -1,15 +1,23 @@
 use clap::Parser;
-use server::config::Config;
+use server::config::{Config, LogFormat};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
     let config = Config::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+    }
 
     let running = match server::start(&config, server::leptos_options(), shutdown_signal()).await {
         Ok(running) => running,
@@ -23,6 +31,9 @@ async fn main() -> ExitCode {
         running.addr,
         config.database.display()
     );
+    if let Some(at) = running.metrics_addr {
+        tracing::info!("metrics at http://{at}/metrics");
+    }
     match running.task.await {
         Ok(Ok(())) => {
             tracing::info!("shut down cleanly");
@@ -58,5 +69,4 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-    tracing::info!("shutting down: finishing requests in flight");
 }

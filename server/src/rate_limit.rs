@@ -52,7 +52,7 @@ impl ClientAddr {
         client
     }
 
-    fn is_trusted(&self, addr: IpAddr) -> bool {
+    pub fn is_trusted(&self, addr: IpAddr) -> bool {
         self.trusted_proxies.iter().any(|net| net.contains(&addr))
     }
 }
@@ -125,6 +125,7 @@ pub async fn limit_posts(
     if request.method() == Method::POST && request.uri().path() == SendLine::PATH {
         let client = limiter.clients.of(peer.ip(), request.headers());
         if let Err(seconds) = limiter.check(client) {
+            metrics::counter!(crate::metrics::names::RATE_LIMITED).increment(1);
             return reply::refuse(
                 request.headers(),
                 SendLine::PATH,

@@ -1,22 +1,14 @@
-//! Error answers from the server's own layers, in the API's JSON shape.
+//! Every error answer of the API, in one place: an [`ApiError`] becomes its status, the JSON
+//! body and `Retry-After` here, whether a server function, a protective layer or a check of the
+//! server's own raised it.
 
 use app::error::{ApiError, ErrorKind};
-use app::respond::plain_form_referer;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::body::{Body, to_bytes};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use leptos::server_fn::error::ServerFnUrlError;
-
-/// `error`, as the sender can read it: a browser's plain form post to the server function at
-/// `path` goes back to its page with the error in the URL, shown beside the form (as Leptos
-/// does for the function's own errors); anyone else gets the JSON answer.
-pub fn refuse(headers: &HeaderMap, path: &str, error: &ApiError) -> Response {
-    let back = plain_form_referer(headers)
-        .and_then(|page| ServerFnUrlError::new(path, error.clone()).to_url(page).ok());
-    match back {
-        Some(url) => Redirect::to(url.as_str()).into_response(),
-        None => self::error(error),
-    }
-}
+use leptos::server_fn::error::{SERVER_FN_ERROR_HEADER, ServerFnUrlError};
 
 /// `error` as a response: its status, the JSON body, and `Retry-After` when it has one.
 pub fn error(error: &ApiError) -> Response {
@@ -36,9 +28,80 @@ pub fn error(error: &ApiError) -> Response {
     response
 }
 
+/// 405 for a method the endpoint does not take, naming the one it does.
+pub fn wrong_method(allow: &Method) -> Response {
+    let mut response = error(&ApiError::new(
+        ErrorKind::MethodNotAllowed,
+        format!("This endpoint takes {allow} requests only."),
+    ));
+    if let Ok(allow) = HeaderValue::from_str(allow.as_str()) {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response
+}
+
+/// `error`, as the sender can read it: a browser's plain form post to the server function at
+/// `path` goes back to its page with the error in the URL, shown beside the form (as Leptos
+/// does for the function's own errors); anyone else gets the JSON answer.
+pub fn refuse(headers: &HeaderMap, path: &str, error: &ApiError) -> Response {
+    let back = plain_form_referer(headers)
+        .and_then(|page| ServerFnUrlError::new(path, error.clone()).to_url(page).ok());
+    match back {
+        Some(url) => Redirect::to(url.as_str()).into_response(),
+        None => self::error(error),
+    }
+}
+
+/// For a browser's plain HTML form post (JavaScript off), the page it came from: Leptos answers
+/// such a post with a redirect back there, carrying any error in the URL.
+pub fn plain_form_referer(headers: &HeaderMap) -> Option<&str> {
+    let accepts_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    accepts_html
+        .then(|| headers.get(header::REFERER)?.to_str().ok())
+        .flatten()
+}
+
+/// The largest error body read back from a server function.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Gives every error answer of the API its status: a server function's error (which Leptos
+/// sends as a 500 with the JSON body) by its kind, a layer's bare status (413, 503) by
+/// [`explain`]. The page and static files keep their own answers.
+pub async fn api_errors(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    if !api || response.status().is_success() || response.status().is_redirection() {
+        return response;
+    }
+    if response.headers().contains_key(SERVER_FN_ERROR_HEADER) {
+        let (parts, body) = response.into_parts();
+        return match to_bytes(body, MAX_ERROR_BODY).await {
+            Ok(bytes) => match serde_json::from_slice::<ApiError>(&bytes) {
+                Ok(err) => error(&err),
+                Err(_) => Response::from_parts(parts, Body::from(bytes)),
+            },
+            Err(_) => error(&ApiError::new(
+                ErrorKind::Internal,
+                "Something went wrong on the server.",
+            )),
+        };
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    match explain(response.status()) {
+        Some(err) if !is_json => error(&err),
+        _ => response,
+    }
+}
+
 /// A bare error status from a tower layer (413, 503...) given the API's shape, so the page
 /// and other clients read every failure alike.
-pub fn explain(status: StatusCode) -> Option<ApiError> {
+fn explain(status: StatusCode) -> Option<ApiError> {
     Some(match status {
         StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::new(ErrorKind::TooLarge, "The request is too large.")

@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// For every response but the page (which sets its own, see `app::respond::page_policy`): API
+/// For every response but the page (which sets its own, see `app::csp::page_policy`): API
 /// answers and static files may run nothing and be framed nowhere.
 const OTHER_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -32,7 +32,9 @@ pub fn headers(router: Router) -> Router {
 /// Refuses posts made by another site's page (its form or script). Clients that send neither
 /// `Sec-Fetch-Site` nor `Origin` (curl, bots) are served.
 pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
-    if request.method() == Method::POST && is_cross_site(request.headers()) {
+    let cross_site = request.method() == Method::POST
+        && is_cross_site(request.headers(), crate::hosts::authority_of(&request));
+    if cross_site {
         return reply::error(&ApiError::new(
             ErrorKind::Forbidden,
             "Posting from another site is not allowed.",
@@ -41,7 +43,9 @@ pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-fn is_cross_site(headers: &HeaderMap) -> bool {
+/// Whether a post with `headers`, naming `authority` (its URI's, or its `Host`), comes from
+/// another site's page.
+fn is_cross_site(headers: &HeaderMap, authority: Option<&str>) -> bool {
     let text = |name| {
         headers
             .get(name)
@@ -50,9 +54,9 @@ fn is_cross_site(headers: &HeaderMap) -> bool {
     if text(header::HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
         return true;
     }
-    match (text(header::ORIGIN), text(header::HOST)) {
+    match (text(header::ORIGIN), authority) {
         (None, _) => false,
-        (Some(origin), Some(host)) => origin_authority(origin) != Some(host),
+        (Some(origin), Some(authority)) => origin_authority(origin) != Some(authority),
         (Some(_), None) => true,
     }
 }
@@ -81,21 +85,36 @@ mod tests {
 
     #[test]
     fn cross_site_posts_are_recognised() {
-        assert!(!is_cross_site(&headers(&[])));
-        assert!(!is_cross_site(&headers(&[(
-            "sec-fetch-site",
-            "same-origin"
-        )])));
-        assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
-        let host = ("host", "chat.example:3000");
-        assert!(!is_cross_site(&headers(&[
-            host,
-            ("origin", "http://chat.example:3000")
-        ])));
-        assert!(is_cross_site(&headers(&[
-            host,
-            ("origin", "https://evil.example")
-        ])));
-        assert!(is_cross_site(&headers(&[host, ("origin", "null")])));
+        assert!(!is_cross_site(&headers(&[]), None));
+        assert!(!is_cross_site(
+            &headers(&[("sec-fetch-site", "same-origin")]),
+            None
+        ));
+        assert!(is_cross_site(
+            &headers(&[("sec-fetch-site", "cross-site")]),
+            None
+        ));
+        let host = Some("chat.example:3000");
+        let same = headers(&[("origin", "http://chat.example:3000")]);
+        assert!(!is_cross_site(&same, host));
+        assert!(is_cross_site(
+            &headers(&[("origin", "https://evil.example")]),
+            host
+        ));
+        assert!(is_cross_site(&headers(&[("origin", "null")]), host));
+        // No authority at all: an Origin cannot be checked, so it is refused.
+        assert!(is_cross_site(&same, None));
+    }
+
+    #[test]
+    fn the_authority_counts_however_the_request_named_it() {
+        // HTTP/2 (and an absolute-form request line) name it in the URI, with no Host header.
+        let request = axum::http::Request::post("http://chat.example:3000/api/send")
+            .header("origin", "http://chat.example:3000")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let authority = crate::hosts::authority_of(&request);
+        assert_eq!(authority, Some("chat.example:3000"));
+        assert!(!is_cross_site(request.headers(), authority));
     }
 }

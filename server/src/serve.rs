@@ -1,39 +1,86 @@
-//! Accepting connections with hyper directly, for what `axum::serve` does not expose: a limit
-//! on header size and a deadline for reading headers (slow clients cannot hold connections
-//! open by trickling bytes). Shutdown is graceful: requests in flight finish.
+//! Accepting connections with hyper directly, for what `axum::serve` does not expose: HTTP/1
+//! only, with a deadline for reading request headers that counts from accept (a client that
+//! connects and sends nothing, or trickles a request, is cut off), a header size limit, and a
+//! cap on open connections. Shutdown drains: held polls are answered at once, new connections
+//! are still served for a moment (a balancer notices `/readyz` and moves clients), then the
+//! listener closes and requests in flight finish.
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 /// The most bytes of request headers read; larger is answered 431.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long shutdown waits for requests in flight.
-const DRAIN: Duration = Duration::from_secs(10);
+const FINISH: Duration = Duration::from_secs(10);
 
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+    /// How long the server keeps serving after a shutdown begins.
+    pub drain: Duration,
+}
+
+/// Open connections, shared with the metrics.
+#[derive(Clone)]
+pub struct Connections {
+    slots: Arc<Semaphore>,
+    max: usize,
+}
+
+impl Connections {
+    pub fn new(max: usize) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+
+    pub fn open(&self) -> usize {
+        self.max - self.slots.available_permits()
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes; then calls `draining`, serves for
+/// `options.drain` more, and stops.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    header_read_timeout: Duration,
+    options: Options,
+    connections: Connections,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    draining: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
+        .header_read_timeout(options.header_read_timeout)
         .max_buf_size(MAX_HEADER_BYTES);
-    tokio::pin!(shutdown);
+    let stop_accepting = async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining for {:?}", options.drain);
+        draining();
+        tokio::time::sleep(options.drain).await;
+    };
+    tokio::pin!(stop_accepting);
     loop {
+        // Past the cap, new connections wait in the listen backlog.
+        let slot = tokio::select! {
+            slot = connections.slots.clone().acquire_owned() => slot.expect("never closed"),
+            () = &mut stop_accepting => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -44,7 +91,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = &mut stop_accepting => break,
         };
         let _ = stream.set_nodelay(true);
         let service = app
@@ -53,22 +100,22 @@ pub async fn serve(
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(%err, %peer, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown())
+    if tokio::time::timeout(FINISH, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("requests still in flight after {DRAIN:?}; stopping anyway");
+        tracing::warn!("requests still in flight after {FINISH:?}; stopping anyway");
     }
     Ok(())
 }

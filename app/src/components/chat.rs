@@ -1,26 +1,70 @@
 use super::compose::Compose;
+use super::history::{self, Older};
 use super::line_view::LineView;
+use super::rooms::RoomBar;
 use crate::api::{ChatSnapshot, SendLine, snapshot};
 use crate::chat_log::ChatLog;
-use crate::live::{Link, Poller, mark_hydrated};
+use crate::poller::{Link, Poller, mark_hydrated};
+use crate::room::{Room, RoomPath};
 use leptos::html::Div;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
-/// `/`: the log and the form, rendered with the newest lines.
+/// `/`: the default room.
 #[component]
-pub fn ChatPage() -> impl IntoView {
-    let initial = OnceResource::new(snapshot());
+pub fn GeneralPage() -> impl IntoView {
+    view! { <ChatPage room=Room::general() /> }
+}
+
+/// `/r/<name>`: any other room. (Names with capitals and `/r/general` were redirected by the
+/// server before this renders.)
+#[component]
+pub fn RoomPage() -> impl IntoView {
+    let name = use_params_map().with_untracked(|p| p.get("name").unwrap_or_default());
+    match RoomPath::of(&name) {
+        RoomPath::Room(room) | RoomPath::Redirect(room) => view! { <ChatPage room /> }.into_any(),
+        RoomPath::Invalid => view! { <NotARoom name /> }.into_any(),
+    }
+}
+
+/// The 404 page for a name that cannot be a room: it says what a room name may be.
+#[component]
+fn NotARoom(name: String) -> impl IntoView {
+    super::set_status(404);
+    view! {
+        <Title text="No such room · Chat" />
+        <main class="chat">
+            <h1>"No such room"</h1>
+            <p class="not-found">
+                <code>{name}</code>
+                " is not a room name. "
+                {crate::room::ROOM_RULE}
+            </p>
+            <p>
+                <a href="/">"Go to #general"</a>
+            </p>
+        </main>
+    }
+}
+
+/// A room's page: its log and the form, rendered with its newest lines (or, with `?before=`,
+/// the page of history before that line).
+#[component]
+fn ChatPage(room: Room) -> impl IntoView {
+    let before = use_query_map().with_untracked(|q| q.get("before"));
+    let initial = OnceResource::new(snapshot(room.field(), before));
+    let heading = format!("#{room}");
     view! {
         <main class="chat">
-            <h1>"Chat"</h1>
-            <Suspense fallback=|| view! { <p class="loading">"Loading the chat…"</p> }>
+            <Suspense fallback=move || view! { <h1>{heading.clone()}</h1> <p class="loading">"Loading the chat…"</p> }>
                 {move || Suspend::new(async move {
                     match initial.await {
                         Ok(snapshot) => view! { <Chat snapshot /> }.into_any(),
                         Err(err) => {
                             view! {
                                 <Title text="Chat" />
+                                <h1>"Chat"</h1>
                                 <p class="load-error" role="alert">{err.message}</p>
                             }
                                 .into_any()
@@ -32,22 +76,34 @@ pub fn ChatPage() -> impl IntoView {
     }
 }
 
-/// The tab's title: the count of lines that arrived while it was hidden, if any.
-pub fn title(unread: usize) -> String {
+/// The tab's title: the room, and the count of lines that arrived while it was hidden.
+pub fn title(room: &Room, unread: usize) -> String {
     match unread {
-        0 => "Chat".to_owned(),
-        n => format!("({n}) Chat"),
+        0 => format!("#{room} · Chat"),
+        n => format!("({n}) #{room} · Chat"),
     }
 }
 
 #[component]
 fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
-    let log = RwSignal::new(ChatLog::new(snapshot.lines));
+    let ChatSnapshot {
+        room,
+        lines,
+        has_older,
+        before,
+        poll_ms,
+        rooms,
+    } = snapshot;
+    let log = RwSignal::new(ChatLog::new(lines, has_older));
+    // Lines newer than this arrived while the page was open: only they are announced.
+    let arrived_after = RwSignal::new(log.with_untracked(ChatLog::cursor));
     let link = RwSignal::new(Link::Live);
     let unread = RwSignal::new(0);
     let (local_time, show_local_time) = signal(false);
-    let poller = Poller::new(log, link, unread, snapshot.poll_ms);
+    let poller = Poller::new(room.clone(), log, link, unread, poll_ms);
     let send = ServerAction::<SendLine>::new();
+    // A page of history (`?before=`) stays as rendered: it does not poll.
+    let live = before.is_none();
 
     let chatbox = NodeRef::<Div>::new();
     // Whether the reader is at the newest line: only then do new lines scroll into view.
@@ -60,33 +116,51 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
             }
         })
     };
+    let older = Older::new(room.clone(), log, chatbox);
     let on_scroll = move |_| {
         if let Some(el) = chatbox.get_untracked() {
             let bottom = el.scroll_height() - el.scroll_top() - el.client_height() <= 8;
             at_bottom.set_value(bottom);
-            if bottom {
+            if bottom && log.with_untracked(ChatLog::is_following) {
                 set_new_below.set(false);
+            }
+            if el.scroll_top() <= history::LOAD_NEAR_TOP_PX {
+                older.load();
             }
         }
     };
+    let newest = {
+        let room = room.clone();
+        move |_| {
+            if log.with_untracked(ChatLog::is_following) {
+                scroll_down();
+            } else {
+                history::jump_to_newest(room.clone(), log, arrived_after, scroll_down);
+            }
+            set_new_below.set(false);
+        }
+    };
 
-    poller.start();
+    if live {
+        poller.start();
+    }
     Effect::new(move |_| {
         show_local_time.set(true);
         mark_hydrated();
         scroll_down();
     });
     // New lines: follow them if the reader is at the bottom, otherwise offer to.
-    Effect::new(move |before: Option<i64>| {
-        let newest = log.with(|log| log.lines().last().map_or(0, |line| line.id));
-        if before.is_some_and(|before| newest > before) {
-            if at_bottom.get_value() {
+    Effect::new(move |before: Option<(i64, usize)>| {
+        let now = log.with(|log| (log.lines().last().map_or(0, |line| line.id), log.missed()));
+        if let Some(before) = before {
+            let grew = now.0 > before.0 && log.with_untracked(ChatLog::is_following);
+            if grew && at_bottom.get_value() {
                 scroll_down();
-            } else {
+            } else if grew || now.1 > before.1 {
                 set_new_below.set(true);
             }
         }
-        newest
+        now
     });
     // The page's own line shows at once, in view; the poll that follows fills in anything
     // stored just before it.
@@ -98,32 +172,65 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
         }
     });
 
+    let in_view = move |arrived: bool| {
+        let after = arrived_after.get();
+        log.with(|log| {
+            log.lines()
+                .iter()
+                .filter(|line| (line.id > after) == arrived)
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    let title_room = room.clone();
     view! {
-        <Title text=move || title(unread.get()) />
+        <Title text=move || title(&title_room, unread.get()) />
+        // Without JavaScript a room's live page still updates itself: it reloads now and then
+        // (to the room's own address, so an error shown after a plain form post goes away).
+        {live
+            .then(|| {
+                view! {
+                    <noscript>
+                        <meta http-equiv="refresh" content=format!("10; url={}", room.path()) />
+                    </noscript>
+                }
+            })}
+        <RoomBar room=room.clone() rooms />
         <div class="log-frame">
             <div
                 id="chatbox"
                 node_ref=chatbox
-                role="log"
-                aria-live="polite"
-                aria-label="Chat messages"
                 tabindex="0"
+                aria-label="Chat messages"
                 data-cursor=move || log.with(ChatLog::cursor)
                 on:scroll=on_scroll
             >
                 <div class="lines">
-                    <For
-                        each=move || log.with(|log| log.lines().to_vec())
-                        key=|line| line.id
-                        children=move |line| view! { <LineView line local_time /> }
-                    />
+                    {history::top_of_log(room.clone(), log, older)}
+                    // History (rendered with the page or loaded later) is not announced...
+                    <div class="history">
+                        <For
+                            each=move || in_view(false)
+                            key=|line| line.id
+                            children=move |line| view! { <LineView line local_time /> }
+                        />
+                    </div>
+                    // ...only lines that arrive while the page is open.
+                    <div class="arrived" role="log" aria-live="polite" aria-label="New messages">
+                        <For
+                            each=move || in_view(true)
+                            key=|line| line.id
+                            children=move |line| view! { <LineView line local_time /> }
+                        />
+                    </div>
+                    {(!live).then(|| history::back_to_newest(&room))}
                 </div>
             </div>
             <button
                 type="button"
                 class="new-messages"
                 hidden=move || !new_below.get()
-                on:click=move |_| scroll_down()
+                on:click=newest
             >
                 "New messages ↓"
             </button>
@@ -131,16 +238,19 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
         <p class="link-status" role="status" hidden=move || link.get() == Link::Live>
             "Reconnecting…"
         </p>
-        <Compose send />
+        <Compose send room />
     }
     .into_any()
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn title_counts_unread_lines() {
-        assert_eq!(super::title(0), "Chat");
-        assert_eq!(super::title(3), "(3) Chat");
+    fn title_names_the_room_and_counts_unread_lines() {
+        let dev = Room::parse("dev").unwrap();
+        assert_eq!(title(&Room::general(), 0), "#general · Chat");
+        assert_eq!(title(&dev, 3), "(3) #dev · Chat");
     }
 }

@@ -1,6 +1,7 @@
 use crate::api::SendLine;
 use crate::error::ErrorKind;
 use crate::line::{MAX_SCREENNAME_CHARS, NewLine};
+use crate::room::Room;
 use crate::schedule::send_retry_delay;
 use leptos::ev::SubmitEvent;
 use leptos::html::Input;
@@ -11,7 +12,8 @@ use leptos::prelude::*;
 /// checked first, and a send that fails for a transient reason is retried under the same
 /// idempotency key (so it is stored once), keeping the typed text until it is acknowledged.
 #[component]
-pub fn Compose(send: ServerAction<SendLine>) -> impl IntoView {
+pub fn Compose(send: ServerAction<SendLine>, room: Room) -> impl IntoView {
+    let room_field = room.field();
     let name_ref = NodeRef::<Input>::new();
     let text_ref = NodeRef::<Input>::new();
     let local_error = RwSignal::new(None::<String>);
@@ -43,6 +45,7 @@ pub fn Compose(send: ServerAction<SendLine>) -> impl IntoView {
                 screenname,
                 text,
                 idempotency_key: new_key(),
+                room: room.field(),
             });
         outbox.set_value(Some(input.clone()));
         failures.set_value(0);
@@ -102,6 +105,7 @@ pub fn Compose(send: ServerAction<SendLine>) -> impl IntoView {
     view! {
         <div class="compose" on:submit:capture=submit>
             <ActionForm action=send>
+                <input type="hidden" name="room" value=room_field.unwrap_or_default() />
                 <label for="screenname">"Screen name"</label>
                 <input
                     id="screenname"

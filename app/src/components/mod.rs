@@ -2,7 +2,9 @@
 
 mod chat;
 mod compose;
+mod history;
 mod line_view;
+mod rooms;
 
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, Link, MetaTags, Title, provide_meta_context};
@@ -12,10 +14,23 @@ use leptos_router::{
     path,
 };
 
+/// Sets the status of the page being rendered (on the server; the browser has its page).
+fn set_status(code: u16) {
+    #[cfg(feature = "ssr")]
+    if let (Some(response), Ok(status)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::StatusCode::from_u16(code),
+    ) {
+        response.set_status(status);
+    }
+    #[cfg(not(feature = "ssr"))]
+    let _ = code;
+}
+
 /// The document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    crate::respond::set_page_policy();
+    crate::csp::set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -27,11 +42,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
-                // Without JavaScript the page still updates itself: it reloads now and then (to
-                // `/`, so an error shown after a plain form post is not shown again).
-                <noscript>
-                    <meta http-equiv="refresh" content="10; url=/" />
-                </noscript>
             </head>
             <body>
                 <App />
@@ -47,14 +57,21 @@ pub fn App() -> impl IntoView {
         <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
         <Router>
             <Routes fallback=|| {
+                set_status(404);
                 view! {
-                    <Title text="Not found" />
-                    <p class="not-found">"Page not found."</p>
+                    <Title text="Not found · Chat" />
+                    <main class="chat">
+                        <p class="not-found">"Page not found."</p>
+                        <p>
+                            <a href="/">"Go to #general"</a>
+                        </p>
+                    </main>
                 }
             }>
                 // Async: the whole page, lines included, is in the first response, so it reads
                 // the same with JavaScript off.
-                <Route path=path!("/") view=chat::ChatPage ssr=SsrMode::Async />
+                <Route path=path!("/") view=chat::GeneralPage ssr=SsrMode::Async />
+                <Route path=path!("/r/:name") view=chat::RoomPage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

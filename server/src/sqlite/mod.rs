@@ -1,23 +1,27 @@
 //! The SQLite store: one file, WAL mode, `synchronous = FULL`.
 //!
 //! - Writes go to one writer thread. It takes every post waiting in its queue and commits them
-//!   in one transaction (group commit), then answers each post: a post is acknowledged only
-//!   after its line is durable.
+//!   in one transaction (group commit), publishes them to the feed, then answers each post: a
+//!   post is acknowledged only after its line is durable.
 //! - Reads use a small pool of read-only connections on tokio's blocking threads, never on the
-//!   async executor's.
-//! - The id of the newest committed line is kept in memory, so a poll for lines after it (the
-//!   common, empty poll) is answered without touching the database.
+//!   async executor's. Only cursors older than the feed's memory reach them.
 
 mod schema;
 mod writer;
 
-use app::backend::{ChatStore, StoreError};
+pub use schema::{MIGRATIONS, SchemaError, migrate};
+pub use writer::CommitHook;
+
+use app::feed::{Feed, Posted, RECENT_LINES};
 use app::line::{Line, NewLine};
+use app::room::{Room, RoomActivity};
+use app::store::{ChatStore, StoreError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags, Row};
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use writer::Writer;
 
 /// Read-only connections in the pool: one per core is plenty, reads are short.
@@ -26,36 +30,44 @@ const READERS: usize = 4;
 pub struct SqliteStore {
     writer: Writer,
     readers: Arc<ReadPool>,
-    /// Id of the newest committed line; 0 when there are none.
-    high_water: Arc<AtomicI64>,
+    feed: Arc<Feed>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error("cannot open the database {path}: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
+    Open { path: String, source: SchemaError },
     #[error("cannot start the database writer: {0}")]
     Writer(std::io::Error),
 }
 
+/// How the store behaves beyond its file.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// How long a post may wait in the queue before it is answered 503 and never stored (once
+    /// the writer has taken it, it is answered with the outcome, however long that takes).
+    pub queue_timeout: Option<Duration>,
+    /// Called on the writer thread before each commit (tests stall or observe commits).
+    pub commit_hook: Option<CommitHook>,
+}
+
+/// The longest a post waits to be taken by the writer, unless configured.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl SqliteStore {
     /// Opens (or creates, with its schema) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        let open_error = |source| OpenError::Open {
+        Self::open_with(path, Options::default())
+    }
+
+    pub fn open_with(path: &Path, options: Options) -> Result<Self, OpenError> {
+        let open_error = |source: SchemaError| OpenError::Open {
             path: path.display().to_string(),
             source,
         };
-        let mut conn = Connection::open(path).map_err(open_error)?;
+        let mut conn = Connection::open(path).map_err(|e| open_error(e.into()))?;
         schema::prepare_writer(&mut conn).map_err(open_error)?;
-        let newest = conn
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM lines", [], |row| {
-                row.get(0)
-            })
-            .map_err(open_error)?;
-        let high_water = Arc::new(AtomicI64::new(newest));
+        let feed = Arc::new(load_feed(&conn).map_err(|e| open_error(e.into()))?);
 
         let readers = (0..READERS)
             .map(|_| {
@@ -67,16 +79,22 @@ impl SqliteStore {
                 Ok(Mutex::new(conn))
             })
             .collect::<Result<Vec<_>, rusqlite::Error>>()
-            .map_err(open_error)?;
+            .map_err(|e| open_error(e.into()))?;
 
-        let writer = Writer::start(conn, high_water.clone()).map_err(OpenError::Writer)?;
+        let writer = Writer::start(
+            conn,
+            feed.clone(),
+            options.queue_timeout.unwrap_or(QUEUE_TIMEOUT),
+            options.commit_hook,
+        )
+        .map_err(OpenError::Writer)?;
         Ok(Self {
             writer,
             readers: Arc::new(ReadPool {
                 connections: readers,
                 next: AtomicUsize::new(0),
             }),
-            high_water,
+            feed,
         })
     }
 
@@ -85,11 +103,45 @@ impl SqliteStore {
         query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let pool = self.readers.clone();
-        tokio::task::spawn_blocking(move || pool.with(query))
+        let read = tokio::task::spawn_blocking(move || pool.with(query))
             .await
-            .map_err(|err| StoreError::Unavailable(err.to_string()))?
-            .map_err(|err| StoreError::Unavailable(err.to_string()))
+            .map_err(|err| err.to_string())
+            .and_then(|result| result.map_err(|err| err.to_string()));
+        read.map_err(|err| {
+            metrics::counter!(crate::metrics::names::STORE_ERRORS).increment(1);
+            StoreError::Unavailable(err)
+        })
     }
+}
+
+/// The feed as the database stands: its newest lines and every room's newest line.
+fn load_feed(conn: &Connection) -> rusqlite::Result<Feed> {
+    let mut recent = conn
+        .prepare("SELECT id, screenname, text, created, room FROM lines ORDER BY id DESC LIMIT ?1")?
+        .query_map([RECENT_LINES as i64], |row| {
+            Ok(Posted {
+                line: line_from_row(row)?,
+                room: room_from(row.get(4)?)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    recent.reverse();
+    // Complete above the line before the oldest held, or everything when all fit.
+    let floor = match recent.first() {
+        Some(oldest) if recent.len() == RECENT_LINES => oldest.line.id - 1,
+        _ => 0,
+    };
+    let rooms = conn
+        .prepare("SELECT name, newest_id, newest_at FROM rooms")?
+        .query_map([], |row| {
+            Ok(RoomActivity {
+                name: room_from(row.get(0)?)?,
+                newest_id: row.get(1)?,
+                newest_at: rfc3339(row.get(2)?),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Feed::new(recent, floor, rooms))
 }
 
 #[async_trait::async_trait]
@@ -98,35 +150,51 @@ impl ChatStore for SqliteStore {
         self.writer.append(line).await
     }
 
-    async fn since(&self, after: i64, limit: usize) -> Result<Vec<Line>, StoreError> {
-        if after >= self.high_water.load(Ordering::Acquire) {
-            return Ok(Vec::new());
-        }
+    async fn since(&self, room: &Room, after: i64, limit: usize) -> Result<Vec<Line>, StoreError> {
+        let room = room.as_str().to_owned();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, screenname, text, created FROM lines
-                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+                 WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
             )?;
-            stmt.query_map((after, limit as i64), line_from_row)?
+            stmt.query_map((room, after, limit as i64), line_from_row)?
                 .collect()
         })
         .await
     }
 
-    fn newest_id(&self) -> Option<i64> {
-        Some(self.high_water.load(Ordering::Acquire))
-    }
-
-    async fn latest(&self, count: usize) -> Result<Vec<Line>, StoreError> {
+    async fn before(
+        &self,
+        room: &Room,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<Line>, StoreError> {
+        let room = room.as_str().to_owned();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, screenname, text, created FROM
-                   (SELECT * FROM lines ORDER BY id DESC LIMIT ?1)
-                 ORDER BY id",
+                "SELECT id, screenname, text, created FROM lines
+                 WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
             )?;
-            stmt.query_map([count as i64], line_from_row)?.collect()
+            let mut lines = stmt
+                .query_map((room, before, limit as i64), line_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            lines.reverse();
+            Ok(lines)
         })
         .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+            .await
+    }
+
+    fn feed(&self) -> &Arc<Feed> {
+        &self.feed
+    }
+
+    fn queued_posts(&self) -> usize {
+        self.writer.queued()
     }
 }
 
@@ -169,6 +237,13 @@ fn line_from_row(row: &Row<'_>) -> rusqlite::Result<Line> {
         screenname: row.get(1)?,
         text: row.get(2)?,
         created: rfc3339(row.get(3)?),
+    })
+}
+
+/// A stored room name; only valid names are ever stored.
+fn room_from(name: String) -> rusqlite::Result<Room> {
+    Room::parse(&name).map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, err.into())
     })
 }
 

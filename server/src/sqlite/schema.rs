@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 
 /// Each step moves the schema one version up; steps are never edited once released.
-const MIGRATIONS: &[&str] = &[
+pub const MIGRATIONS: &[&str] = &[
     // 1: the chat lines. AUTOINCREMENT: ids are never reused, so a cursor never skips a line.
     "CREATE TABLE lines (
         id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -18,27 +18,67 @@ const MIGRATIONS: &[&str] = &[
         created INTEGER NOT NULL -- milliseconds since the Unix epoch, UTC
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_created ON idempotency (created);",
+    // 3: rooms. Every line so far was in the one chat, now the room `general`. A room's page,
+    // polls and history read by (room, id); the rooms table keeps each room's newest line,
+    // written in the same transaction as the line.
+    "ALTER TABLE lines ADD COLUMN room TEXT NOT NULL DEFAULT 'general';
+    CREATE INDEX lines_room_id ON lines (room, id);
+    CREATE TABLE rooms (
+        name      TEXT    PRIMARY KEY,
+        newest_id INTEGER NOT NULL,
+        newest_at INTEGER NOT NULL -- milliseconds since the Unix epoch, UTC
+    ) WITHOUT ROWID;
+    INSERT INTO rooms (name, newest_id, newest_at)
+        SELECT 'general', id, created FROM lines ORDER BY id DESC LIMIT 1;",
 ];
 
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// Write-ahead logging is what lets polls read while a post commits; without it readers
+    /// block the writer. SQLite silently stays in another mode where WAL cannot work (no
+    /// shared memory on the filesystem, an in-memory database).
+    #[error(
+        "the database stays in journal mode `{0}`, not WAL (is it on a network filesystem?); \
+         put it on a local disk"
+    )]
+    NoWal(String),
+    #[error("the database's schema version {0} is newer than this server knows ({max})", max = MIGRATIONS.len())]
+    TooNew(i64),
+}
+
 /// Settings for the one read-write connection, and the schema brought up to date.
-pub fn prepare_writer(conn: &mut Connection) -> rusqlite::Result<()> {
+pub fn prepare_writer(conn: &mut Connection) -> Result<(), SchemaError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(SchemaError::NoWal(mode));
+    }
     // FULL: a committed transaction survives a power cut, not only a crash.
     conn.pragma_update(None, "synchronous", "FULL")?;
-    migrate(conn)
+    migrate(conn, MIGRATIONS.len())
 }
 
 pub fn prepare_reader(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))
 }
 
-fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+/// Brings the schema up to version `target`.
+pub fn migrate(conn: &mut Connection, target: usize) -> Result<(), SchemaError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    for (version, sql) in (1..).zip(MIGRATIONS).skip(version.max(0) as usize) {
+    if version > MIGRATIONS.len() as i64 {
+        return Err(SchemaError::TooNew(version));
+    }
+    for (version, sql) in (1..)
+        .zip(&MIGRATIONS[..target])
+        .skip(version.max(0) as usize)
+    {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", version)?;
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(())
 }

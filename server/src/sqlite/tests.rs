@@ -1,91 +1,28 @@
 use super::*;
-use std::collections::BTreeSet;
+use crate::store_contract::{Harness, general, ids, in_room, keyed, line};
+use std::sync::Condvar;
 
-fn open_temp() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("chat.sqlite3")).unwrap();
-    (dir, store)
+struct Sqlite {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
 }
 
-fn new_line(text: &str) -> NewLine {
-    NewLine::parse("ann", text).unwrap()
-}
-
-fn ids(lines: &[Line]) -> Vec<i64> {
-    lines.iter().map(|l| l.id).collect()
-}
-
-#[tokio::test]
-async fn ids_increase_and_lines_read_back() {
-    let (_dir, store) = open_temp();
-    let a = store.append(new_line("one")).await.unwrap();
-    let b = store.append(new_line("two")).await.unwrap();
-    assert!(b.id > a.id);
-    assert_eq!((b.screenname.as_str(), b.text.as_str()), ("ann", "two"));
-    assert_eq!(b.created.len(), "2026-11-23T10:00:00Z".len());
-    assert!(b.created.ends_with('Z'));
-    assert_eq!(store.since(0, 10).await.unwrap(), vec![a, b]);
-}
-
-#[tokio::test]
-async fn since_returns_exactly_the_later_lines_in_order() {
-    let (_dir, store) = open_temp();
-    for i in 0..10 {
-        store.append(new_line(&format!("line {i}"))).await.unwrap();
+impl Sqlite {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.sqlite3");
+        Self { _dir: dir, path }
     }
-    let all = store.since(0, 100).await.unwrap();
-    assert_eq!(ids(&all), (1..=10).collect::<Vec<_>>());
-    let later = store.since(4, 100).await.unwrap();
-    assert_eq!(ids(&later), (5..=10).collect::<Vec<_>>());
-    assert_eq!(later[0].text, "line 4");
-    assert!(store.since(10, 100).await.unwrap().is_empty());
-    assert!(store.since(1000, 100).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn limit_is_respected() {
-    let (_dir, store) = open_temp();
-    for i in 0..10 {
-        store.append(new_line(&format!("line {i}"))).await.unwrap();
+#[async_trait::async_trait]
+impl Harness for Sqlite {
+    async fn open(&self) -> Arc<dyn ChatStore> {
+        Arc::new(SqliteStore::open(&self.path).unwrap())
     }
-    assert_eq!(ids(&store.since(2, 3).await.unwrap()), [3, 4, 5]);
-    assert_eq!(ids(&store.latest(3).await.unwrap()), [8, 9, 10]);
-    assert_eq!(store.latest(50).await.unwrap().len(), 10);
 }
 
-#[tokio::test]
-async fn concurrent_appends_are_all_stored_once() {
-    let (_dir, store) = open_temp();
-    let store = Arc::new(store);
-    let posts = (0..200).map(|i| {
-        let store = store.clone();
-        tokio::spawn(async move { store.append(new_line(&format!("p{i}"))).await.unwrap() })
-    });
-    let mut acknowledged = Vec::new();
-    for post in posts {
-        acknowledged.push(post.await.unwrap().id);
-    }
-    acknowledged.sort();
-    let stored = store.since(0, 500).await.unwrap();
-    assert_eq!(ids(&stored), acknowledged);
-    assert_eq!(ids(&stored), (1..=200).collect::<Vec<_>>());
-}
-
-#[tokio::test]
-async fn lines_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("chat.sqlite3");
-    let stored = {
-        let store = SqliteStore::open(&path).unwrap();
-        store.append(new_line("kept")).await.unwrap()
-    };
-    let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.since(0, 10).await.unwrap(), vec![stored.clone()]);
-    // The in-memory high-water mark starts from what is on disk.
-    let next = store.append(new_line("after")).await.unwrap();
-    assert!(next.id > stored.id);
-    assert_eq!(ids(&store.since(stored.id, 10).await.unwrap()), [next.id]);
-}
+crate::store_contract_tests!(Sqlite::new());
 
 #[test]
 fn open_fails_with_a_clear_error() {
@@ -96,60 +33,27 @@ fn open_fails_with_a_clear_error() {
     assert!(err.contains("/nonexistent-dir/chat.sqlite3"), "{err}");
 }
 
-fn keyed(text: &str, key: &str) -> NewLine {
-    let key = app::line::IdempotencyKey::parse(Some(key)).unwrap();
-    new_line(text).with_key(key)
-}
-
-#[tokio::test]
-async fn a_repeated_key_returns_the_first_line_and_stores_nothing() {
-    let (_dir, store) = open_temp();
-    let first = store.append(keyed("hello", "k1")).await.unwrap();
-    let again = store.append(keyed("hello", "k1")).await.unwrap();
-    assert_eq!(again, first);
-    assert!(matches!(
-        store.append(keyed("something else", "k1")).await,
-        Err(StoreError::KeyReused)
-    ));
-    let other = store.append(keyed("hello", "k2")).await.unwrap();
-    assert_ne!(other.id, first.id);
-    assert_eq!(
-        ids(&store.since(0, 10).await.unwrap()),
-        [first.id, other.id]
-    );
-}
-
-#[tokio::test]
-async fn concurrent_sends_with_one_key_store_one_line() {
-    let (_dir, store) = open_temp();
-    let store = Arc::new(store);
-    let sends: Vec<_> = (0..20)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { store.append(keyed("once", "same")).await.unwrap() })
-        })
-        .collect();
-    let mut answered = BTreeSet::new();
-    for send in sends {
-        answered.insert(send.await.unwrap().id);
-    }
-    assert_eq!(answered.len(), 1);
-    assert_eq!(store.since(0, 10).await.unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn keys_survive_reopening_and_are_pruned_after_a_day() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("chat.sqlite3");
-    let first = {
-        let store = SqliteStore::open(&path).unwrap();
-        store.append(keyed("kept", "k")).await.unwrap()
+#[test]
+fn a_database_that_cannot_use_wal_is_refused() {
+    // An in-memory database stays in journal mode "memory", as a file on a filesystem without
+    // shared memory stays in "delete": readers would block the writer.
+    let err = match SqliteStore::open(Path::new(":memory:")) {
+        Err(err) => err.to_string(),
+        Ok(_) => panic!("opened a database that cannot use WAL"),
     };
-    {
-        let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.append(keyed("kept", "k")).await.unwrap(), first);
-    }
-    let conn = Connection::open(&path).unwrap();
+    assert!(err.contains("not WAL"), "{err}");
+}
+
+#[tokio::test]
+async fn keys_are_pruned_after_a_day() {
+    let harness = Sqlite::new();
+    harness
+        .open()
+        .await
+        .append(keyed("kept", "k"))
+        .await
+        .unwrap();
+    let conn = Connection::open(&harness.path).unwrap();
     let now = chrono::Utc::now().timestamp_millis();
     assert_eq!(
         writer::prune_keys(&conn, now).unwrap(),
@@ -165,5 +69,264 @@ async fn keys_survive_reopening_and_are_pruned_after_a_day() {
     assert_eq!(
         writer::prune_keys(&conn, a_day_on + 2 * 60 * 60 * 1000).unwrap(),
         1
+    );
+}
+
+/// A database as the release before rooms left it: schema version 2 (its migrations are the
+/// first two steps, never edited since), three lines, one with an idempotency key.
+fn version_2_database(path: &Path) {
+    let mut conn = Connection::open(path).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    migrate(&mut conn, 2).unwrap();
+    // Minutes ago: the key is well within its day.
+    let ms = chrono::Utc::now().timestamp_millis() - 600_000;
+    conn.execute_batch(&format!(
+        "INSERT INTO lines (screenname, text, created) VALUES
+            ('ann', 'first', {ms}), ('bob', 'second', {ms}), ('ann', 'hello', {ms});
+         DELETE FROM lines WHERE id = 2;
+         INSERT INTO lines (screenname, text, created) VALUES ('cy', 'third', {ms});
+         INSERT INTO idempotency (key, line_id, created) VALUES ('fixture-key', 3, {ms});"
+    ))
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_database_from_before_rooms_keeps_every_line_and_id_in_general() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.sqlite3");
+    version_2_database(&path);
+    let before: Vec<(i64, String, String, i64)> = {
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2, "the old schema");
+        conn.prepare("SELECT id, screenname, text, created FROM lines ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    assert_eq!(before.len(), 3);
+    assert_eq!(
+        before.iter().map(|l| l.0).collect::<Vec<_>>(),
+        [1, 3, 4],
+        "a gap, kept"
+    );
+
+    let store = SqliteStore::open(&path).unwrap();
+    let lines = store.since(&general(), 0, 100).await.unwrap();
+    let after: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            (
+                l.id,
+                l.screenname.clone(),
+                l.text.clone(),
+                l.created.clone(),
+            )
+        })
+        .collect();
+    let expected: Vec<_> = before
+        .iter()
+        .map(|(id, name, text, created)| (*id, name.clone(), text.clone(), rfc3339(*created)))
+        .collect();
+    assert_eq!(after, expected);
+    let rooms = store.feed().rooms(10);
+    assert_eq!(rooms.len(), 1);
+    assert_eq!(rooms[0].name, general());
+    assert_eq!(rooms[0].newest_id, before[2].0);
+    // The old key still answers with its line; new ids continue after the old ones.
+    let replay = store.append(keyed("hello again", "fixture-key")).await;
+    assert!(
+        matches!(replay, Err(StoreError::KeyReused)),
+        "the old key is kept"
+    );
+    let same = store.append(keyed("hello", "fixture-key")).await.unwrap();
+    assert_eq!(same.id, 3, "and answers with its line");
+    let next = store.append(line("new")).await.unwrap();
+    assert!(next.id > before[2].0);
+    drop(store);
+    let conn = Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, MIGRATIONS.len() as i64);
+    assert_eq!(
+        conn.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "ok"
+    );
+}
+
+/// Stalls the writer before its next commit until released; counts the commits it saw.
+#[derive(Default)]
+struct Stall {
+    state: Mutex<StallState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct StallState {
+    stall: bool,
+    stalled: bool,
+    groups: Vec<usize>,
+}
+
+impl Stall {
+    fn hook(self: &Arc<Self>) -> CommitHook {
+        let stall = self.clone();
+        Arc::new(move |size| {
+            let mut state = stall.state.lock().unwrap();
+            state.groups.push(size);
+            state.stalled = state.stall;
+            stall.changed.notify_all();
+            while state.stall {
+                state = stall.changed.wait(state).unwrap();
+            }
+            state.stalled = false;
+        })
+    }
+
+    fn arm(&self) {
+        self.state.lock().unwrap().stall = true;
+    }
+
+    fn wait_until_stalled(&self) {
+        let mut state = self.state.lock().unwrap();
+        while !state.stalled {
+            state = self.changed.wait(state).unwrap();
+        }
+    }
+
+    fn release(&self) {
+        self.state.lock().unwrap().stall = false;
+        self.changed.notify_all();
+    }
+
+    fn groups(&self) -> Vec<usize> {
+        self.state.lock().unwrap().groups.clone()
+    }
+}
+
+fn open_stalled(path: &Path, queue_timeout: Duration) -> (Arc<SqliteStore>, Arc<Stall>) {
+    let stall = Arc::new(Stall::default());
+    let options = Options {
+        queue_timeout: Some(queue_timeout),
+        commit_hook: Some(stall.hook()),
+    };
+    (
+        Arc::new(SqliteStore::open_with(path, options).unwrap()),
+        stall,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_post_fails_alone_in_its_group() {
+    let harness = Sqlite::new();
+    let (store, stall) = open_stalled(&harness.path, Duration::from_secs(600));
+    // A post that fails inside the transaction, as a constraint or an I/O error would.
+    Connection::open(&harness.path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON lines WHEN NEW.text = 'poison'
+             BEGIN SELECT RAISE(ABORT, 'poisoned line'); END;",
+        )
+        .unwrap();
+    // Hold the first commit so that the rest queue up and go in one group.
+    stall.arm();
+    let first = tokio::spawn({
+        let store = store.clone();
+        async move { store.append(line("first")).await }
+    });
+    tokio::task::spawn_blocking({
+        let stall = stall.clone();
+        move || stall.wait_until_stalled()
+    })
+    .await
+    .unwrap();
+    let texts = ["a", "b", "poison", "c", "d"];
+    let mut posts = Vec::new();
+    for (queued, text) in (1..).zip(texts) {
+        let store_ = store.clone();
+        posts.push(tokio::spawn(async move { store_.append(line(text)).await }));
+        // One at a time, so that the group's order is the list's.
+        while store.writer.queued() < queued {
+            tokio::task::yield_now().await;
+        }
+    }
+    stall.release();
+    assert!(first.await.unwrap().is_ok());
+    let mut stored = Vec::new();
+    for (text, post) in texts.iter().zip(posts) {
+        match (text, post.await.unwrap()) {
+            (&"poison", outcome) => assert!(
+                matches!(outcome, Err(StoreError::Unavailable(_))),
+                "{outcome:?}"
+            ),
+            (_, outcome) => stored.push(outcome.unwrap().text),
+        }
+    }
+    assert_eq!(
+        stall.groups(),
+        [1, 5],
+        "the four good posts and the bad one in one group"
+    );
+    let all: Vec<_> = store
+        .since(&general(), 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.text)
+        .collect();
+    assert_eq!(all, ["first", "a", "b", "c", "d"]);
+    assert_eq!(stored, ["a", "b", "c", "d"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_taken_by_the_writer_is_answered_with_its_outcome_however_long_it_takes() {
+    let harness = Sqlite::new();
+    let queue_timeout = Duration::from_millis(200);
+    let (store, stall) = open_stalled(&harness.path, queue_timeout);
+    stall.arm();
+    let taken = tokio::spawn({
+        let store = store.clone();
+        async move { store.append(line("taken")).await }
+    });
+    tokio::task::spawn_blocking({
+        let stall = stall.clone();
+        move || stall.wait_until_stalled()
+    })
+    .await
+    .unwrap();
+    // Queued behind the stalled commit: it runs out of time and is answered 503...
+    let queued = store.append(line("queued")).await;
+    assert!(
+        matches!(queued, Err(StoreError::Unavailable(_))),
+        "{queued:?}"
+    );
+    // ...while the one being committed, stalled past the queue timeout, is not.
+    assert!(
+        !taken.is_finished(),
+        "a post taken by the writer waits for its commit"
+    );
+    stall.release();
+    let taken = taken.await.unwrap().unwrap();
+    // Exactly what the answers said: the first stored, the one told 503 never.
+    let texts: Vec<_> = store
+        .since(&general(), 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.text)
+        .collect();
+    assert_eq!(texts, ["taken"]);
+    assert_eq!(taken.text, "taken");
+    // The writer goes on.
+    assert!(store.append(in_room("x", "later")).await.is_ok());
+    assert_eq!(
+        ids(&store.since(&general(), 0, 10).await.unwrap()),
+        [taken.id]
     );
 }

@@ -1,10 +1,11 @@
-//! The API's input, checked before the server functions see it: exactly the fields the
-//! contract names, each at most once, form-encoded, with valid percent-encoding and UTF-8.
-//! Anything else is a 400 with a readable message, never a guess.
+//! The API's fields, read strictly before the server functions see them: exactly the fields
+//! each endpoint names, each at most once, form-encoded, with valid percent-encoding and UTF-8,
+//! by the endpoint's one method. Anything else is a 4xx with a readable message, never a guess.
+//! (What the values must be is checked by the server functions, with the rules in `app`.)
 
 use crate::protect::MAX_BODY_BYTES;
 use crate::reply;
-use app::api::{LinesSince, SendLine, Snapshot};
+use app::api::{LinesSince, Rooms, SendLine, Snapshot};
 use app::error::{ApiError, ErrorKind};
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
@@ -15,31 +16,45 @@ use leptos::server_fn::ServerFn;
 use std::collections::HashSet;
 
 /// The poll's fields.
-pub const POLL_FIELDS: &[&str] = &["after", "limit"];
+pub const POLL_FIELDS: &[&str] = &["room", "after", "before", "limit", "wait"];
 
-/// The fields each endpoint takes (the public contract; see the README).
-fn fields_of(path: &str) -> Option<&'static [&'static str]> {
-    Some(match path {
-        p if p == LinesSince::PATH => POLL_FIELDS,
-        p if p == SendLine::PATH => &["screenname", "text", "idempotency_key"],
-        p if p == Snapshot::PATH => &[],
+/// An endpoint of the API: its one method and its fields (the public contract; see the README).
+pub struct Endpoint {
+    pub method: Method,
+    pub fields: &'static [&'static str],
+}
+
+/// The endpoint at `path`, if there is one.
+pub fn endpoint(path: &str) -> Option<Endpoint> {
+    let (method, fields): (Method, &'static [&'static str]) = match path {
+        p if p == LinesSince::PATH => (Method::GET, POLL_FIELDS),
+        p if p == SendLine::PATH => (
+            Method::POST,
+            &["screenname", "text", "idempotency_key", "room"],
+        ),
+        p if p == Snapshot::PATH => (Method::GET, &["room", "before"]),
+        p if p == Rooms::PATH => (Method::GET, &[]),
         _ => return None,
-    })
+    };
+    Some(Endpoint { method, fields })
 }
 
 pub async fn check(request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    let Some(fields) = fields_of(path) else {
+    let Some(endpoint) = endpoint(path) else {
         if path.starts_with("/api/") {
             return reply::error(&ApiError::new(
                 ErrorKind::NotFound,
-                "There is no such API endpoint; see /api/lines and /api/send.",
+                "There is no such API endpoint; see /api/openapi.json.",
             ));
         }
         return next.run(request).await;
     };
+    if *request.method() != endpoint.method {
+        return reply::wrong_method(&endpoint.method);
+    }
     let (path, headers) = (request.uri().path().to_owned(), request.headers().clone());
-    let request = match checked(request, fields).await {
+    let request = match checked(request, endpoint.fields).await {
         Ok(request) => request,
         Err(error) => return reply::refuse(&headers, &path, &error),
     };

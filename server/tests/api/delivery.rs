@@ -1,8 +1,6 @@
 //! Exactly-once, in-order delivery through the cursor, under concurrency and across restarts.
 
-mod common;
-
-use common::{TestServer, ids};
+use crate::common::{TestServer, ids};
 use reqwest::StatusCode;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -20,6 +18,16 @@ async fn jitter(rng: &mut fastrand::Rng) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_and_pollers_see_every_line_once_in_order() {
+    delivery("").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_and_held_pollers_see_every_line_once_in_order() {
+    delivery("&wait=2").await;
+}
+
+/// Writers post while pollers follow the cursor with random limits, each poll with `wait`.
+async fn delivery(wait: &'static str) {
     let server = Arc::new(TestServer::start().await);
     let writing = Arc::new(AtomicBool::new(true));
 
@@ -52,8 +60,9 @@ async fn concurrent_writers_and_pollers_see_every_line_once_in_order() {
                     // means the poller has everything.
                     let done = !writing.load(Ordering::SeqCst);
                     let limit = rng.u32(1..=150);
-                    let (status, batch) =
-                        server.poll(&format!("?after={cursor}&limit={limit}")).await;
+                    let (status, batch) = server
+                        .poll(&format!("?after={cursor}&limit={limit}{wait}"))
+                        .await;
                     assert_eq!(status, StatusCode::OK, "{batch}");
                     let got = ids(&batch);
                     assert!(got.len() <= limit as usize);
@@ -91,7 +100,7 @@ async fn acknowledged_lines_survive_a_restart_and_a_kept_cursor_resumes_exactly(
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("chat.sqlite3");
 
-    let before = TestServer::start_on(&database).await;
+    let before = TestServer::builder().database(&database).start().await;
     let mut acknowledged = Vec::new();
     for i in 0..5 {
         let (status, line) = before
@@ -107,7 +116,7 @@ async fn acknowledged_lines_survive_a_restart_and_a_kept_cursor_resumes_exactly(
     before.stop().await;
 
     // ...and comes back to a restarted server with its cursor, while others keep posting.
-    let after = TestServer::start_on(&database).await;
+    let after = TestServer::builder().database(&database).start().await;
     let (status, line) = after
         .send(&[("screenname", "bob"), ("text", "later")])
         .await;

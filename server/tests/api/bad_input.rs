@@ -1,9 +1,7 @@
 //! A corpus of bad requests to every endpoint: each is answered 4xx with a readable message,
 //! the server stays up, and the stored lines are unchanged.
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use reqwest::{Method, StatusCode};
 
 struct Case {
@@ -103,7 +101,32 @@ fn corpus() -> Vec<Case> {
         get("huge after", "/api/lines?after=99999999999999999999999999"),
         get("zero limit", "/api/lines?limit=0"),
         get("negative limit", "/api/lines?limit=-5"),
-        get("huge limit", "/api/lines?limit=99999999999999"),
+        get("negative wait", "/api/lines?wait=-1"),
+        get("fractional wait", "/api/lines?wait=0.5"),
+        get("letters for wait", "/api/lines?wait=soon"),
+        get("after and before", "/api/lines?after=1&before=5"),
+        get("wait with before", "/api/lines?before=5&wait=3"),
+        get("bad room", "/api/lines?room=No%20Such"),
+        get("room with capitals", "/api/lines?room=Dev"),
+        get("bad room for the snapshot", "/api/snapshot?room=-x"),
+        get("letters for before", "/api/snapshot?before=abc"),
+        post_form("bad room for a post", "screenname=a&text=hi&room=a_b"),
+        Case {
+            method: Method::POST,
+            ..get("poll by POST", "/api/lines?after=0")
+        },
+        Case {
+            method: Method::POST,
+            ..get("snapshot by POST", "/api/snapshot")
+        },
+        Case {
+            method: Method::DELETE,
+            ..get("rooms by DELETE", "/api/rooms")
+        },
+        Case {
+            method: Method::PUT,
+            ..post_form("send by PUT", "screenname=a&text=hi")
+        },
         get("duplicate after", "/api/lines?after=1&after=2"),
         get("unknown poll field", "/api/lines?after=1&since=2"),
         get("invalid UTF-8 in query", "/api/lines?after=%FF"),
@@ -157,8 +180,19 @@ async fn every_bad_request_gets_a_readable_4xx_and_changes_nothing() {
             not_4xx.push(format!("{}: {status}", case.what));
             continue;
         }
+        let res_allow = res
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned());
         let body = res.text().await.unwrap();
-        if case.path.starts_with("/api/") && !matches!(status.as_u16(), 405 | 414 | 431) {
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            assert!(
+                res_allow.is_some_and(|allow| ["GET", "POST"].contains(&allow.as_str())),
+                "{}: 405 names the method to use",
+                case.what
+            );
+        }
+        if case.path.starts_with("/api/") && !matches!(status.as_u16(), 414 | 431) {
             let json: serde_json::Value = serde_json::from_str(&body)
                 .unwrap_or_else(|_| panic!("{}: not JSON: {body}", case.what));
             let message = json["message"].as_str().unwrap_or_default();

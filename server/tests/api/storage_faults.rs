@@ -1,11 +1,11 @@
 //! A store that fails on demand: posts answer 503 with `Retry-After`, polls keep answering
 //! from what is readable, and all recovers when the fault clears.
 
-mod common;
-
-use app::backend::{ChatStore, StoreError};
+use crate::common::{TestServer, ids};
+use app::feed::Feed;
 use app::line::{Line, NewLine};
-use common::{TestServer, ids};
+use app::room::Room;
+use app::store::{ChatStore, StoreError};
 use reqwest::StatusCode;
 use server::sqlite::SqliteStore;
 use std::sync::Arc;
@@ -26,12 +26,25 @@ impl ChatStore for FailingWrites {
         self.inner.append(line).await
     }
 
-    async fn since(&self, after: i64, limit: usize) -> Result<Vec<Line>, StoreError> {
-        self.inner.since(after, limit).await
+    async fn since(&self, room: &Room, after: i64, limit: usize) -> Result<Vec<Line>, StoreError> {
+        self.inner.since(room, after, limit).await
     }
 
-    async fn latest(&self, count: usize) -> Result<Vec<Line>, StoreError> {
-        self.inner.latest(count).await
+    async fn before(
+        &self,
+        room: &Room,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<Line>, StoreError> {
+        self.inner.before(room, before, limit).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
+    fn feed(&self) -> &Arc<Feed> {
+        self.inner.feed()
     }
 }
 
@@ -42,7 +55,7 @@ async fn a_failing_store_gives_503_keeps_polls_working_and_recovers() {
         inner: SqliteStore::open(&dir.path().join("chat.sqlite3")).unwrap(),
         failing: AtomicBool::new(false),
     });
-    let server = TestServer::start_with_store(store.clone()).await;
+    let server = TestServer::builder().store(store.clone()).start().await;
 
     let (status, first) = server
         .send(&[("screenname", "ann"), ("text", "before")])

@@ -1,0 +1,170 @@
+//! Scrolling back: "Show older lines" at the top of the log (a plain link to `?before=` without
+//! JavaScript, so history pages can be shared), loading by itself near the top, and the way
+//! back to the newest lines.
+
+use crate::chat_log::ChatLog;
+use crate::room::Room;
+use leptos::html::Div;
+use leptos::prelude::*;
+
+/// Loading starts when the reader scrolls this close to the top.
+pub const LOAD_NEAR_TOP_PX: i32 = 40;
+
+/// Loads the page of history before the window's oldest line, keeping the reader's view still.
+#[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // read by the browser half only
+pub struct Older {
+    room: StoredValue<Room>,
+    log: RwSignal<ChatLog>,
+    chatbox: NodeRef<Div>,
+    loading: RwSignal<bool>,
+    failed: RwSignal<Option<String>>,
+}
+
+impl Older {
+    pub fn new(room: Room, log: RwSignal<ChatLog>, chatbox: NodeRef<Div>) -> Self {
+        Self {
+            room: StoredValue::new(room),
+            log,
+            chatbox,
+            loading: RwSignal::new(false),
+            failed: RwSignal::new(None),
+        }
+    }
+
+    /// Loads the previous page, unless one is loading or there is none.
+    pub fn load(self) {
+        #[cfg(feature = "hydrate")]
+        browser::load_older(self);
+    }
+}
+
+/// The top of the log: the way to older lines, or the beginning of the room.
+pub fn top_of_log(room: Room, log: RwSignal<ChatLog>, older: Older) -> impl IntoView {
+    move || {
+        let room = room.clone();
+        match log.with(|log| log.oldest().filter(|_| log.has_older())) {
+            Some(oldest) => {
+                let href = format!("{}?before={oldest}", room.path());
+                view! {
+                    <p class="log-top">
+                        <a
+                            class="show-older"
+                            href=href
+                            on:click=move |ev| {
+                                ev.prevent_default();
+                                older.load();
+                            }
+                        >
+                            {move || if older.loading.get() { "Loading older lines…" } else { "Show older lines" }}
+                        </a>
+                        <span class="history-error" role="alert">{move || older.failed.get()}</span>
+                    </p>
+                }
+                    .into_any()
+            }
+            None => view! { <p class="log-top beginning">{format!("This is the beginning of #{room}.")}</p> }.into_any(),
+        }
+    }
+}
+
+/// Below a page of history: back to the room's live page.
+pub fn back_to_newest(room: &Room) -> impl IntoView + use<> {
+    view! {
+        <p class="log-bottom">
+            <a class="back-to-newest" href=room.path()>
+                "Back to the newest lines"
+            </a>
+        </p>
+    }
+}
+
+/// Replaces the window with the newest lines, after reading far back.
+#[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+pub fn jump_to_newest(
+    room: Room,
+    log: RwSignal<ChatLog>,
+    arrived_after: RwSignal<i64>,
+    then: impl Fn() + 'static,
+) {
+    #[cfg(feature = "hydrate")]
+    browser::jump_to_newest(room, log, arrived_after, then);
+}
+
+#[cfg(feature = "hydrate")]
+mod browser {
+    use super::Older;
+    use crate::api::{DEFAULT_LIMIT, lines_since};
+    use crate::chat_log::ChatLog;
+    use crate::room::Room;
+    use leptos::prelude::*;
+
+    /// Lines loaded per page of history.
+    const PAGE: u32 = 50;
+
+    pub fn load_older(older: Older) {
+        let wanted = older
+            .log
+            .with_untracked(|log| log.oldest().filter(|_| log.has_older()));
+        let Some(before) = wanted else {
+            return;
+        };
+        if older.loading.get_untracked() {
+            return;
+        }
+        older.loading.set(true);
+        older.failed.set(None);
+        let room = older.room.get_value();
+        leptos::task::spawn_local(async move {
+            let page = lines_since(
+                room.field(),
+                None,
+                Some(before.to_string()),
+                Some(PAGE.to_string()),
+                None,
+            )
+            .await;
+            match page {
+                Ok(batch) => {
+                    let complete = batch.lines.len() < PAGE as usize;
+                    // Keep what the reader is looking at where it is: the new lines go above.
+                    let el = older.chatbox.get_untracked();
+                    let measured = el.as_ref().map(|el| (el.scroll_height(), el.scroll_top()));
+                    older.log.update(|log| log.prepend(batch, complete));
+                    if let (Some(el), Some((height, top))) = (el, measured) {
+                        request_animation_frame(move || {
+                            el.set_scroll_top(top + el.scroll_height() - height);
+                        });
+                    }
+                }
+                Err(err) => older.failed.set(Some(err.message)),
+            }
+            older.loading.set(false);
+        });
+    }
+
+    pub fn jump_to_newest(
+        room: Room,
+        log: RwSignal<ChatLog>,
+        arrived_after: RwSignal<i64>,
+        then: impl Fn() + 'static,
+    ) {
+        let cursor = log.with_untracked(ChatLog::cursor);
+        leptos::task::spawn_local(async move {
+            let newest = lines_since(
+                room.field(),
+                None,
+                Some(cursor.saturating_add(1).to_string()),
+                Some(DEFAULT_LIMIT.to_string()),
+                None,
+            )
+            .await;
+            if let Ok(batch) = newest {
+                let has_older = batch.lines.len() == DEFAULT_LIMIT as usize;
+                log.update(|log| log.jump_to_newest(batch.lines, has_older));
+                arrived_after.set(log.with_untracked(ChatLog::cursor));
+                then();
+            }
+        });
+    }
+}

@@ -1,0 +1,447 @@
+//! Server side: the recent lines in memory, and the wake-ups of held polls.
+//!
+//! Every store publishes each commit here, before the posters are answered: the lines go into a
+//! bounded ring and each room's newest id into its own `watch`. A poll whose cursor is inside
+//! the ring is answered from memory, held or not; a held poll subscribes to its room's watch,
+//! then looks, then waits, so no wake-up can be lost between the look and the wait. Waking ten
+//! thousand held polls costs ten thousand reads of memory, not ten thousand queries.
+
+use crate::line::Line;
+use crate::room::{Room, RoomActivity};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
+
+/// Lines kept in memory, across all rooms.
+pub const RECENT_LINES: usize = 4096;
+
+/// A line with the room it was posted in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Posted {
+    pub room: Room,
+    pub line: Line,
+}
+
+pub struct Feed {
+    recent: RwLock<Recent>,
+    rooms: RwLock<HashMap<Room, RoomState>>,
+    held: AtomicUsize,
+    max_held: AtomicUsize,
+    closing: watch::Sender<bool>,
+    closed: AtomicBool,
+}
+
+struct RoomState {
+    /// The newest committed id in the room (0 while it has none).
+    newest: watch::Sender<i64>,
+    newest_at: String,
+}
+
+/// The newest lines, ascending by id, complete above `floor`: every committed line with an id
+/// greater than `floor` is here.
+struct Recent {
+    lines: VecDeque<Posted>,
+    floor: i64,
+    capacity: usize,
+}
+
+impl Feed {
+    /// A feed holding `recent` (ascending: the store's newest lines, all of them when `floor`
+    /// is 0) and the newest line of each room in `rooms`.
+    pub fn new(recent: Vec<Posted>, floor: i64, rooms: Vec<RoomActivity>) -> Self {
+        Self::with_capacity(RECENT_LINES, recent, floor, rooms)
+    }
+
+    pub fn with_capacity(
+        capacity: usize,
+        recent: Vec<Posted>,
+        floor: i64,
+        rooms: Vec<RoomActivity>,
+    ) -> Self {
+        let mut ring = Recent {
+            lines: VecDeque::with_capacity(capacity),
+            floor,
+            capacity: capacity.max(1),
+        };
+        ring.extend(recent);
+        let rooms = rooms
+            .into_iter()
+            .map(|r| {
+                let state = RoomState {
+                    newest: watch::Sender::new(r.newest_id),
+                    newest_at: r.newest_at,
+                };
+                (r.name, state)
+            })
+            .collect();
+        Self {
+            recent: RwLock::new(ring),
+            rooms: RwLock::new(rooms),
+            held: AtomicUsize::new(0),
+            max_held: AtomicUsize::new(usize::MAX),
+            closing: watch::Sender::new(false),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// An empty feed, for an empty store.
+    pub fn empty() -> Self {
+        Self::new(Vec::new(), 0, Vec::new())
+    }
+
+    /// Takes committed lines (ascending, newer than any published before) and wakes the
+    /// polls held in their rooms. Call before answering their posters: a poll that follows an
+    /// answer must see the line.
+    pub fn publish(&self, lines: Vec<Posted>) {
+        if lines.is_empty() {
+            return;
+        }
+        let mut newest_by_room: Vec<(Room, i64, String)> = Vec::new();
+        for posted in &lines {
+            match newest_by_room.iter_mut().find(|(r, ..)| *r == posted.room) {
+                Some(entry) => {
+                    entry.1 = posted.line.id;
+                    entry.2.clone_from(&posted.line.created);
+                }
+                None => newest_by_room.push((
+                    posted.room.clone(),
+                    posted.line.id,
+                    posted.line.created.clone(),
+                )),
+            }
+        }
+        {
+            let mut recent = write(&self.recent);
+            // Lines another server committed may arrive after ours; keep only what is new.
+            let known = recent.newest();
+            recent.extend(lines.into_iter().filter(|p| p.line.id > known));
+        }
+        // The ring first, then the watches: a woken poll finds its lines in memory.
+        let mut rooms = write(&self.rooms);
+        for (room, id, at) in newest_by_room {
+            match rooms.get_mut(&room) {
+                Some(state) => {
+                    state.newest.send_if_modified(|newest| {
+                        let newer = id > *newest;
+                        *newest = (*newest).max(id);
+                        newer
+                    });
+                    state.newest_at = at;
+                }
+                None => {
+                    let state = RoomState {
+                        newest: watch::Sender::new(id),
+                        newest_at: at,
+                    };
+                    rooms.insert(room, state);
+                }
+            }
+        }
+    }
+
+    /// The newest id in `room` (0 when it has none).
+    pub fn newest(&self, room: &Room) -> i64 {
+        read(&self.rooms)
+            .get(room)
+            .map_or(0, |state| *state.newest.borrow())
+    }
+
+    /// The newest id of all: what the ring ends with.
+    pub fn newest_overall(&self) -> i64 {
+        read(&self.recent).newest()
+    }
+
+    /// The lines of `room` newer than `after`, at most `limit`, ascending; `None` when memory
+    /// does not reach back to `after` (ask the store).
+    pub fn since(&self, room: &Room, after: i64, limit: usize) -> Option<Vec<Line>> {
+        if after >= self.newest(room) {
+            return Some(Vec::new());
+        }
+        let recent = read(&self.recent);
+        if after < recent.floor {
+            return None;
+        }
+        let start = recent.lines.partition_point(|p| p.line.id <= after);
+        Some(
+            recent
+                .lines
+                .range(start..)
+                .filter(|p| p.room == *room)
+                .take(limit)
+                .map(|p| p.line.clone())
+                .collect(),
+        )
+    }
+
+    /// The newest `count` lines of `room`, ascending, if memory holds them (or holds all of the
+    /// room's lines).
+    pub fn latest(&self, room: &Room, count: usize) -> Option<Vec<Line>> {
+        let recent = read(&self.recent);
+        let mut lines: Vec<Line> = recent
+            .lines
+            .iter()
+            .rev()
+            .filter(|p| p.room == *room)
+            .take(count)
+            .map(|p| p.line.clone())
+            .collect();
+        if lines.len() < count && recent.floor > 0 {
+            return None;
+        }
+        lines.reverse();
+        Some(lines)
+    }
+
+    /// The rooms with lines, most recently active first, at most `limit`.
+    pub fn rooms(&self, limit: usize) -> Vec<RoomActivity> {
+        let rooms = read(&self.rooms);
+        let mut active: Vec<RoomActivity> = rooms
+            .iter()
+            .map(|(name, state)| RoomActivity {
+                name: name.clone(),
+                newest_id: *state.newest.borrow(),
+                newest_at: state.newest_at.clone(),
+            })
+            .filter(|r| r.newest_id > 0)
+            .collect();
+        active.sort_unstable_by_key(|r| std::cmp::Reverse(r.newest_id));
+        active.truncate(limit);
+        active
+    }
+
+    /// A watch of `room`'s newest id, marked seen: subscribe, then look, then wait.
+    pub fn subscribe(&self, room: &Room) -> Subscription<'_> {
+        if let Some(state) = read(&self.rooms).get(room) {
+            return Subscription {
+                feed: self,
+                room: room.clone(),
+                newest: state.newest.subscribe(),
+            };
+        }
+        let mut rooms = write(&self.rooms);
+        let state = rooms.entry(room.clone()).or_insert_with(|| RoomState {
+            newest: watch::Sender::new(0),
+            newest_at: String::new(),
+        });
+        Subscription {
+            feed: self,
+            room: room.clone(),
+            newest: state.newest.subscribe(),
+        }
+    }
+
+    /// The most polls held at once; more are answered at once, as if they had not asked to wait.
+    pub fn set_max_held(&self, max: usize) {
+        self.max_held.store(max, Ordering::Relaxed);
+    }
+
+    /// A place for one more held poll, unless the cap is reached or the server is closing.
+    pub fn hold(&self) -> Option<Held<'_>> {
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        let max = self.max_held.load(Ordering::Relaxed);
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Held { feed: self })
+    }
+
+    /// Polls held now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
+    }
+
+    /// The server is stopping: every held poll is answered now, and none is held again.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.closing.send_replace(true);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Resolves once [`Feed::close`] has been called.
+    pub async fn closed(&self) {
+        let mut closing = self.closing.subscribe();
+        let _ = closing.wait_for(|closing| *closing).await;
+    }
+}
+
+/// One held poll's place under the cap.
+pub struct Held<'a> {
+    feed: &'a Feed,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.feed.held.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A held poll's watch of its room. A room that got no line while watched is forgotten with
+/// its last watcher, so that polls of made-up rooms leave nothing behind.
+pub struct Subscription<'a> {
+    feed: &'a Feed,
+    room: Room,
+    newest: watch::Receiver<i64>,
+}
+
+impl Subscription<'_> {
+    /// Waits until the room's newest id changes; returns it.
+    pub async fn changed(&mut self) -> i64 {
+        if self.newest.changed().await.is_err() {
+            // The room was forgotten (it cannot be while watched): wait for the deadline.
+            std::future::pending::<()>().await;
+        }
+        *self.newest.borrow_and_update()
+    }
+
+    /// Whether the room's newest id changed since it was last seen.
+    pub fn has_news(&self) -> bool {
+        self.newest.has_changed().unwrap_or(false)
+    }
+}
+
+impl Drop for Subscription<'_> {
+    fn drop(&mut self) {
+        if *self.newest.borrow() != 0 {
+            return;
+        }
+        let mut rooms = write(&self.feed.rooms);
+        let unused = rooms
+            .get(&self.room)
+            .is_some_and(|state| *state.newest.borrow() == 0 && state.newest.receiver_count() <= 1);
+        if unused {
+            rooms.remove(&self.room);
+        }
+    }
+}
+
+impl Recent {
+    fn newest(&self) -> i64 {
+        self.lines.back().map_or(self.floor, |p| p.line.id)
+    }
+
+    fn extend(&mut self, lines: impl IntoIterator<Item = Posted>) {
+        for posted in lines {
+            if self.lines.len() == self.capacity
+                && let Some(dropped) = self.lines.pop_front()
+            {
+                self.floor = dropped.line.id;
+            }
+            self.lines.push_back(posted);
+        }
+    }
+}
+
+/// A poisoned lock means a panic elsewhere while holding it; the data is still consistent
+/// (every update is a single push or insert), so keep serving.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Shares a feed between a store and the server functions.
+pub type SharedFeed = Arc<Feed>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn posted(room: &str, id: i64) -> Posted {
+        Posted {
+            room: Room::parse(room).unwrap(),
+            line: Line::sample(id),
+        }
+    }
+
+    fn ids(lines: &[Line]) -> Vec<i64> {
+        lines.iter().map(|l| l.id).collect()
+    }
+
+    fn room(name: &str) -> Room {
+        Room::parse(name).unwrap()
+    }
+
+    #[test]
+    fn polls_inside_the_ring_are_answered_by_room() {
+        let feed = Feed::with_capacity(4, vec![], 0, vec![]);
+        feed.publish(vec![posted("a", 1), posted("b", 2), posted("a", 3)]);
+        assert_eq!(ids(&feed.since(&room("a"), 0, 10).unwrap()), [1, 3]);
+        assert_eq!(ids(&feed.since(&room("a"), 1, 10).unwrap()), [3]);
+        assert_eq!(ids(&feed.since(&room("a"), 0, 1).unwrap()), [1]);
+        assert_eq!(ids(&feed.since(&room("b"), 0, 10).unwrap()), [2]);
+        assert_eq!(feed.since(&room("c"), 0, 10), Some(vec![]));
+        assert_eq!(feed.newest(&room("a")), 3);
+        assert_eq!(feed.newest_overall(), 3);
+    }
+
+    #[test]
+    fn cursors_older_than_the_ring_go_to_the_store() {
+        let feed = Feed::with_capacity(2, vec![], 0, vec![]);
+        feed.publish(vec![posted("a", 1), posted("a", 2), posted("a", 3)]);
+        assert_eq!(feed.since(&room("a"), 0, 10), None, "line 1 was dropped");
+        assert_eq!(ids(&feed.since(&room("a"), 1, 10).unwrap()), [2, 3]);
+        assert_eq!(
+            feed.latest(&room("a"), 2).map(|l| ids(&l)),
+            Some(vec![2, 3])
+        );
+        assert_eq!(feed.latest(&room("a"), 3), None);
+    }
+
+    #[test]
+    fn latest_is_whole_history_when_nothing_was_dropped() {
+        let feed = Feed::with_capacity(8, vec![posted("a", 5), posted("b", 6)], 0, vec![]);
+        assert_eq!(feed.latest(&room("a"), 50).map(|l| ids(&l)), Some(vec![5]));
+        assert_eq!(feed.latest(&room("z"), 50), Some(vec![]));
+    }
+
+    #[test]
+    fn rooms_are_listed_newest_activity_first() {
+        let feed = Feed::empty();
+        feed.publish(vec![posted("a", 1), posted("b", 2)]);
+        feed.publish(vec![posted("a", 3)]);
+        let names: Vec<_> = feed.rooms(10).into_iter().map(|r| r.name).collect();
+        assert_eq!(names, [room("a"), room("b")]);
+        assert_eq!(feed.rooms(1).len(), 1);
+        // Watching a room without lines neither lists it nor keeps it.
+        drop(feed.subscribe(&room("quiet")));
+        assert_eq!(feed.rooms(10).len(), 2);
+        assert!(!read(&feed.rooms).contains_key(&room("quiet")));
+    }
+
+    #[tokio::test]
+    async fn a_line_published_after_subscribing_is_never_missed() {
+        let feed = Feed::empty();
+        let mut watch = feed.subscribe(&room("a"));
+        // Published between the look and the wait: the wait still ends.
+        feed.publish(vec![posted("a", 1)]);
+        assert_eq!(watch.changed().await, 1);
+        // Another room's line does not wake it.
+        feed.publish(vec![posted("b", 2)]);
+        assert!(!watch.has_news());
+        feed.publish(vec![posted("a", 3)]);
+        assert!(watch.has_news());
+    }
+
+    #[test]
+    fn held_polls_are_capped_and_closing_refuses_more() {
+        let feed = Feed::empty();
+        feed.set_max_held(1);
+        let first = feed.hold().unwrap();
+        assert!(feed.hold().is_none());
+        drop(first);
+        assert_eq!(feed.held(), 0);
+        assert!(feed.hold().is_some());
+        feed.close();
+        assert!(feed.hold().is_none());
+    }
+}

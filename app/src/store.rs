@@ -1,0 +1,154 @@
+//! Server side: storage as the server functions see it. The `server` crate provides a
+//! [`Backend`] as context; a storage engine implements [`ChatStore`] and publishes every commit
+//! to its [`Feed`], which answers recent and held polls from memory.
+
+use crate::error::{ApiError, ErrorKind};
+use crate::feed::Feed;
+use crate::line::{Line, NewLine};
+use crate::room::{Room, RoomActivity};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Durable storage of chat lines.
+#[async_trait::async_trait]
+pub trait ChatStore: Send + Sync + 'static {
+    /// Stores `line` and returns it as stored. Returns only once the line is durably committed
+    /// and published to the feed. A line whose idempotency key was seen before is not stored
+    /// again: the line stored the first time is returned, or [`StoreError::KeyReused`] if that
+    /// line was different.
+    async fn append(&self, line: NewLine) -> Result<Line, StoreError>;
+
+    /// The lines of `room` whose id is greater than `after`, ascending, at most `limit`.
+    async fn since(&self, room: &Room, after: i64, limit: usize) -> Result<Vec<Line>, StoreError>;
+
+    /// The newest `limit` lines of `room` whose id is less than `before`, ascending.
+    async fn before(&self, room: &Room, before: i64, limit: usize)
+    -> Result<Vec<Line>, StoreError>;
+
+    /// Answers a trivial query: the store is reachable.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The recent lines and wake-ups, fed by every commit.
+    fn feed(&self) -> &Arc<Feed>;
+
+    /// Posts waiting to be committed (a gauge for the operator).
+    fn queued_posts(&self) -> usize {
+        0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot serve the request now (I/O error, disk full, locked, shutting down).
+    #[error("chat store unavailable: {0}")]
+    Unavailable(String),
+    /// The line's idempotency key was first used for a different line.
+    #[error("idempotency key reused for a different line")]
+    KeyReused,
+}
+
+/// Seconds a client should wait before retrying after a storage failure.
+const STORE_RETRY_AFTER_SECS: u32 = 2;
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::KeyReused => ApiError::new(
+                ErrorKind::Conflict,
+                "This idempotency_key was already used for a different line.",
+            ),
+            StoreError::Unavailable(_) => {
+                tracing::warn!(%err, "store failure answered with 503");
+                ApiError::new(
+                    ErrorKind::Unavailable,
+                    "The chat is briefly unavailable; please try again in a moment.",
+                )
+                .with_retry_after(STORE_RETRY_AFTER_SECS)
+            }
+        }
+    }
+}
+
+/// The server functions' view of the host: the store and the page's settings.
+#[derive(Clone)]
+pub struct Backend {
+    pub store: Arc<dyn ChatStore>,
+    /// How often the page polls, in milliseconds.
+    pub poll_ms: u32,
+    /// How many of the newest lines the page is rendered with.
+    pub history: usize,
+}
+
+impl Backend {
+    /// The backend provided by the host for this request.
+    pub fn current() -> Result<Self, ApiError> {
+        leptos::prelude::use_context::<Self>().ok_or_else(|| {
+            ApiError::new(ErrorKind::Internal, "The chat backend is not configured.")
+        })
+    }
+
+    /// The lines of `room` after `after`: from memory when it reaches back that far, else from
+    /// the store.
+    pub async fn since(
+        &self,
+        room: &Room,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Line>, StoreError> {
+        match self.store.feed().since(room, after, limit) {
+            Some(lines) => Ok(lines),
+            None => self.store.since(room, after, limit).await,
+        }
+    }
+
+    /// [`Backend::since`], held for up to `wait` while there is nothing to answer. Answered
+    /// empty when the wait runs out or the server begins to stop; answered at once, as if no
+    /// wait was asked, when the cap of held polls is reached.
+    pub async fn poll(
+        &self,
+        room: &Room,
+        after: i64,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<Vec<Line>, StoreError> {
+        let feed = self.store.feed();
+        // Subscribe, then look, then wait: a line committed in between still wakes the poll.
+        let mut news = feed.subscribe(room);
+        let lines = self.since(room, after, limit).await?;
+        if !lines.is_empty() || wait.is_zero() {
+            return Ok(lines);
+        }
+        let Some(_held) = feed.hold() else {
+            return Ok(lines);
+        };
+        let deadline = tokio::time::sleep(wait);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                newest = news.changed() => {
+                    if newest > after {
+                        let lines = self.since(room, after, limit).await?;
+                        if !lines.is_empty() {
+                            return Ok(lines);
+                        }
+                    }
+                }
+                () = &mut deadline => return Ok(Vec::new()),
+                () = feed.closed() => return Ok(Vec::new()),
+            }
+        }
+    }
+
+    /// The newest `count` lines of `room`, ascending.
+    pub async fn latest(&self, room: &Room, count: usize) -> Result<Vec<Line>, StoreError> {
+        match self.store.feed().latest(room, count) {
+            Some(lines) => Ok(lines),
+            None => self.store.before(room, i64::MAX, count).await,
+        }
+    }
+
+    /// The rooms with lines, most recently active first.
+    pub fn rooms(&self, limit: usize) -> Vec<RoomActivity> {
+        self.store.feed().rooms(limit)
+    }
+}

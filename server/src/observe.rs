@@ -1,0 +1,98 @@
+//! What an operator sees of each request: a request id (a trusted proxy's `X-Request-Id`, or a
+//! new one), echoed in the response and carried by every log line of the request; one log line
+//! per request at debug level; and the request metrics, labelled by route (a fixed set: raw
+//! paths as label values would grow without bound).
+
+use crate::health;
+use crate::metrics::names;
+use crate::rate_limit::ClientAddr;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The longest request id taken from a proxy.
+const MAX_ID: usize = 128;
+
+pub async fn track(
+    State(clients): State<Arc<ClientAddr>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let route = route_of(request.uri().path());
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let from_proxy = peer.is_some_and(|peer| clients.is_trusted(peer.to_canonical()));
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .filter(|_| from_proxy)
+        .filter(|id| !id.is_empty() && id.len() <= MAX_ID)
+        .cloned()
+        .unwrap_or_else(new_id);
+    let method = request.method().clone();
+    let span = tracing::info_span!("request", id = %id.to_str().unwrap_or("-"));
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    let took = started.elapsed();
+    response.headers_mut().insert(REQUEST_ID.clone(), id);
+
+    metrics::counter!(names::REQUESTS, "route" => route, "status" => status.as_str().to_owned())
+        .increment(1);
+    metrics::histogram!(names::REQUEST_SECONDS, "route" => route).record(took.as_secs_f64());
+    if route != "health" {
+        span.in_scope(|| {
+            if status.is_server_error() {
+                tracing::warn!(%method, route, status = status.as_u16(), ms = took.as_millis() as u64, "request failed");
+            } else {
+                tracing::debug!(%method, route, status = status.as_u16(), ms = took.as_millis() as u64, "request");
+            }
+        });
+    }
+    response
+}
+
+/// 16 hex digits, fresh for each request.
+fn new_id() -> HeaderValue {
+    HeaderValue::from_str(&format!("{:016x}", fastrand::u64(..))).expect("hex is a valid header")
+}
+
+/// The route a path belongs to: the label of the request metrics.
+pub fn route_of(path: &str) -> &'static str {
+    match path {
+        "/" => "page",
+        "/api/lines" => "api_lines",
+        "/api/send" => "api_send",
+        "/api/snapshot" => "api_snapshot",
+        "/api/rooms" => "api_rooms",
+        "/api/openapi.json" => "api_openapi",
+        "/go" => "go",
+        p if p == health::LIVE || p == health::READY => "health",
+        p if p.starts_with("/r/") => "room_page",
+        p if p.starts_with("/api/") => "api_other",
+        p if p.starts_with("/pkg/") || p == "/favicon.svg" => "static",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn routes_are_a_fixed_set() {
+        use super::route_of;
+        assert_eq!(route_of("/api/lines"), "api_lines");
+        assert_eq!(route_of("/r/anything-at-all"), "room_page");
+        assert_eq!(route_of("/api/nope"), "api_other");
+        assert_eq!(route_of("/pkg/chat.abc.wasm"), "static");
+        assert_eq!(route_of("/whatever/else"), "other");
+    }
+}

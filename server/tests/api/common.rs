@@ -1,0 +1,211 @@
+//! The real server on a random port, driven over HTTP.
+
+use app::store::ChatStore;
+use reqwest::StatusCode;
+use serde_json::Value;
+use server::config::Config;
+use server::sqlite::SqliteStore;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+pub struct TestServer {
+    pub base: String,
+    pub store: Arc<dyn ChatStore>,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+type Configure = Box<dyn FnOnce(&mut Config)>;
+
+/// How a [`TestServer`] is made: by default the SQLite store on a new, empty database in a
+/// temporary folder, with the defaults of every flag (never the `CHAT_*` environment).
+#[derive(Default)]
+#[must_use]
+pub struct Builder {
+    database: Option<PathBuf>,
+    store: Option<Arc<dyn ChatStore>>,
+    configure: Vec<Configure>,
+}
+
+impl Builder {
+    /// The SQLite store on the database at `database` (created if missing).
+    pub fn database(mut self, database: &Path) -> Self {
+        self.database = Some(database.to_owned());
+        self
+    }
+
+    /// A store of the test's.
+    pub fn store(mut self, store: Arc<dyn ChatStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Changes the configuration.
+    pub fn config(mut self, configure: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.configure.push(Box::new(configure));
+        self
+    }
+
+    pub async fn start(self) -> TestServer {
+        let mut config = Config::defaults();
+        config.addr = Some("127.0.0.1:0".parse().unwrap());
+        // Stopping a test server need not wait for a balancer to notice.
+        config.drain_seconds = 0;
+        for configure in self.configure {
+            configure(&mut config);
+        }
+        let (dir, database) = match self.database {
+            Some(database) => (None, database),
+            None => {
+                let dir = tempfile::tempdir().unwrap();
+                let database = dir.path().join("chat.sqlite3");
+                (Some(dir), database)
+            }
+        };
+        let store = match self.store {
+            Some(store) => store,
+            None => Arc::new(SqliteStore::open(&database).unwrap()),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        let running =
+            server::start_with_store(&config, server::leptos_options(), store.clone(), stopped)
+                .await
+                .unwrap();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestServer {
+            base: format!("http://{}", running.addr),
+            store,
+            client,
+            stop: Some(stop),
+            task: Some(running.task),
+            _dir: dir,
+        }
+    }
+}
+
+impl TestServer {
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A server on a new, empty database, with the default configuration.
+    pub async fn start() -> Self {
+        Self::builder().start().await
+    }
+
+    /// Shuts down gracefully and waits until the database is closed.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let res = self
+            .client
+            .post(self.url("/api/send"))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap())
+    }
+
+    /// The body of a GET of `url` (absolute, e.g. a redirect's Location).
+    pub async fn text(&self, url: &str) -> String {
+        self.client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn send_owned(&self, form: Vec<(&str, &str)>) -> (StatusCode, Value) {
+        self.send(&form).await
+    }
+
+    pub async fn poll(&self, query: &str) -> (StatusCode, Value) {
+        let res = self
+            .client
+            .get(self.url(&format!("/api/lines{query}")))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The ids of a poll answer's lines.
+pub fn ids(batch: &Value) -> Vec<i64> {
+    batch["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// Where a stalled call waits until the test opens it; the test can wait until calls arrive.
+pub struct Gate {
+    open: watch::Sender<bool>,
+    arrivals: watch::Sender<usize>,
+}
+
+impl Gate {
+    pub fn closed() -> Self {
+        Self {
+            open: watch::Sender::new(false),
+            arrivals: watch::Sender::new(0),
+        }
+    }
+
+    /// Waits until the gate is open.
+    pub async fn pass(&self) {
+        let mut open = self.open.subscribe();
+        self.arrivals.send_modify(|n| *n += 1);
+        let _ = open.wait_for(|open| *open).await;
+    }
+
+    /// Waits until `count` calls have arrived at the gate.
+    pub async fn arrived(&self, count: usize) {
+        let _ = self.arrivals.subscribe().wait_for(|n| *n >= count).await;
+    }
+
+    pub fn arrivals(&self) -> usize {
+        *self.arrivals.borrow()
+    }
+
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+}
