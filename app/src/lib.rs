@@ -1,6 +1,9 @@
 //! The chat page: shared types and validation, the server functions, and the components that
 //! the server renders and the browser hydrates.
 
+// Leptos views are deeply nested types; the page needs more than the default 128.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod chat_log;
 pub mod clock;

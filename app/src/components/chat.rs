@@ -183,19 +183,19 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
         })
     };
     let title_room = room.clone();
-    view! {
-        <Title text=move || title(&title_room, unread.get()) />
-        // Without JavaScript a room's live page still updates itself: it reloads now and then
-        // (to the room's own address, so an error shown after a plain form post goes away).
-        {live
-            .then(|| {
-                view! {
-                    <noscript>
-                        <meta http-equiv="refresh" content=format!("10; url={}", room.path()) />
-                    </noscript>
-                }
-            })}
-        <RoomBar room=room.clone() rooms />
+    // Each part type-erased: one view type for the whole page is too deep for the compiler.
+    let refresh = live
+        .then(|| {
+            // Without JavaScript a room's live page still updates itself: it reloads now and
+            // then (to the room's own address, so an error shown after a plain form post goes).
+            view! {
+                <noscript>
+                    <meta http-equiv="refresh" content=format!("10; url={}", room.path()) />
+                </noscript>
+            }
+        })
+        .into_any();
+    let log_view = view! {
         <div class="log-frame">
             <div
                 id="chatbox"
@@ -206,7 +206,7 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
                 on:scroll=on_scroll
             >
                 <div class="lines">
-                    {history::top_of_log(room.clone(), log, older)}
+                    {history::top_of_log(room.clone(), log, older).into_any()}
                     // History (rendered with the page or loaded later) is not announced...
                     <div class="history">
                         <For
@@ -223,7 +223,7 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
                             children=move |line| view! { <LineView line local_time /> }
                         />
                     </div>
-                    {(!live).then(|| history::back_to_newest(&room))}
+                    {(!live).then(|| history::back_to_newest(&room)).into_any()}
                 </div>
             </div>
             <button
@@ -235,6 +235,13 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
                 "New messages ↓"
             </button>
         </div>
+    }
+    .into_any();
+    view! {
+        <Title text=move || title(&title_room, unread.get()) />
+        {refresh}
+        <RoomBar room=room.clone() rooms />
+        {log_view}
         <p class="link-status" role="status" hidden=move || link.get() == Link::Live>
             "Reconnecting…"
         </p>

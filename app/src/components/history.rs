@@ -127,13 +127,18 @@ mod browser {
             match page {
                 Ok(batch) => {
                     let complete = batch.lines.len() < PAGE as usize;
-                    // Keep what the reader is looking at where it is: the new lines go above.
-                    let el = older.chatbox.get_untracked();
-                    let measured = el.as_ref().map(|el| (el.scroll_height(), el.scroll_top()));
+                    // Keep what the reader is looking at where it is: the new lines go above
+                    // (and the newest may go from below), so the line that was first stays put.
+                    let anchor = older.chatbox.get_untracked().and_then(|el| {
+                        let first = el.query_selector(".line").ok()??;
+                        let at = offset_in(&el, &first);
+                        Some((el, first, at))
+                    });
                     older.log.update(|log| log.prepend(batch, complete));
-                    if let (Some(el), Some((height, top))) = (el, measured) {
+                    if let Some((el, first, at)) = anchor {
                         request_animation_frame(move || {
-                            el.set_scroll_top(top + el.scroll_height() - height);
+                            let moved = offset_in(&el, &first) - at;
+                            el.set_scroll_top(el.scroll_top() + moved.round() as i32);
                         });
                     }
                 }
@@ -141,6 +146,11 @@ mod browser {
             }
             older.loading.set(false);
         });
+    }
+
+    /// Where `line` is, in pixels below the top of the scroll box `el`'s view.
+    fn offset_in(el: &web_sys::HtmlDivElement, line: &web_sys::Element) -> f64 {
+        line.get_bounding_client_rect().top() - el.get_bounding_client_rect().top()
     }
 
     pub fn jump_to_newest(

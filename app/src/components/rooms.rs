@@ -39,4 +39,5 @@ pub fn RoomBar(room: Room, rooms: Vec<RoomActivity>) -> impl IntoView {
             </nav>
         </header>
     }
+    .into_any()
 }
