@@ -97,14 +97,20 @@ impl IdempotencyKey {
         &self.0
     }
 
-    /// A fresh random key (128 bits, hex), from the browser's cryptographic generator.
+    /// A fresh random key (128 bits, hex), from the browser's cryptographic generator; none
+    /// when it fails (a key shared by every client it failed for would make their sends
+    /// collide for a day).
     #[cfg(feature = "hydrate")]
-    pub fn generate() -> Self {
+    pub fn generate() -> Option<Self> {
         let mut bytes = [0u8; 16];
-        if let Ok(crypto) = leptos::prelude::window().crypto() {
-            let _ = crypto.get_random_values_with_u8_array(&mut bytes);
-        }
-        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        let crypto = leptos::prelude::window().crypto().ok()?;
+        crypto.get_random_values_with_u8_array(&mut bytes).ok()?;
+        Self::from_random(bytes)
+    }
+
+    /// The key for `bytes` from a random generator, unless the generator gave nothing.
+    pub fn from_random(bytes: [u8; 16]) -> Option<Self> {
+        (bytes != [0; 16]).then(|| Self(bytes.iter().map(|b| format!("{b:02x}")).collect()))
     }
 }
 
@@ -224,6 +230,14 @@ fn is_invisible(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_random_key_is_never_all_zeros() {
+        assert_eq!(IdempotencyKey::from_random([0; 16]), None);
+        let key = IdempotencyKey::from_random([0xab; 16]).unwrap();
+        assert_eq!(key.as_str(), "ab".repeat(16));
+        assert_eq!(IdempotencyKey::parse(Some(key.as_str())), Ok(Some(key)));
+    }
 
     #[test]
     fn limits_count_characters_not_bytes() {

@@ -19,24 +19,31 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 struct Plan {
     /// Seconds per wrk run.
     seconds: u32,
-    /// Open, idle-between-polls connections for the memory figure.
-    idle_connections: usize,
-    /// Lines timed from post to seen.
+    /// Held polls answered by one post (and the memory figure).
+    held_polls: usize,
+    /// Held pollers timed from post to seen, and how many posts.
+    held_pollers: usize,
     seen_samples: usize,
+    /// Lines in the database for the history and many-rooms figures.
+    history_lines: usize,
 }
 
 const FULL: Plan = Plan {
     seconds: 10,
-    idle_connections: 10_000,
-    seen_samples: 20,
+    held_polls: 10_000,
+    held_pollers: 1_000,
+    seen_samples: 10,
+    history_lines: 1_000_000,
 };
 const SMOKE: Plan = Plan {
     seconds: 1,
-    idle_connections: 200,
+    held_polls: 200,
+    held_pollers: 20,
     seen_samples: 2,
+    history_lines: 10_000,
 };
-/// The page's default poll period.
-const POLL_PERIOD: Duration = Duration::from_millis(2000);
+/// Rooms the history lines are spread over.
+const ROOMS: usize = 100;
 
 /// What one wrk run measured.
 struct Load {
@@ -50,9 +57,9 @@ fn main() {
     let plan = if full { &FULL } else { &SMOKE };
     let open_files = raise_open_files_limit();
     assert!(
-        open_files as usize > plan.idle_connections + 1000,
+        open_files as usize > plan.held_polls + 1000,
         "the open-files limit ({open_files}) is too low for {} connections: raise `ulimit -Hn`",
-        plan.idle_connections
+        plan.held_polls
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -129,20 +136,77 @@ async fn run(plan: &Plan, full: bool) -> String {
         &base64,
     );
 
-    let seen = post_to_seen(&client, &addr, plan.seen_samples).await;
-    table.row(
-        "post sent → seen by a poller every 2 s (p50 / max)",
-        format!("{:.0} ms / {:.0} ms", seen.0, seen.1),
-        "",
-    );
-
-    let loaded_rss = memory_with_open_polls(&addr, server.id(), plan.idle_connections).await;
+    let seen = held_delivery(&client, &addr, plan.held_pollers, plan.seen_samples).await;
     table.row(
         &format!(
-            "server RSS, fresh → {} open poll connections",
-            plan.idle_connections
+            "post sent → seen by a held poll, {} held pollers (p50 / p99)",
+            plan.held_pollers
         ),
-        format!("{:.1} MB → {:.1} MB", idle_rss, loaded_rss),
+        format!("{:.1} ms / {:.1} ms", seen.0, seen.1),
+        "",
+    );
+    let fan_out = one_post_many_held(&client, &addr, server.id(), plan.held_polls).await;
+    table.row(
+        &format!(
+            "one post, {} held polls: answered after the post's acknowledgement (p50 / p99)",
+            plan.held_polls
+        ),
+        format!("{:.0} ms / {:.0} ms", fan_out.p50_ms, fan_out.p99_ms),
+        "",
+    );
+    table.row(
+        &format!("server RSS, fresh → {} held polls", plan.held_polls),
+        format!("{:.1} MB → {:.1} MB", idle_rss, fan_out.rss_mb),
+        "",
+    );
+    server.kill().unwrap();
+    let _ = server.wait();
+
+    // History and many rooms: a database of `history_lines` lines over 100 rooms.
+    let big = dir.path().join("big.sqlite3");
+    let (room_ids, seed_ms) = fill_rooms(&big, plan.history_lines);
+    let (mut server, addr) = spawn_server(&big);
+    let room = "room-7";
+    let ids = &room_ids[7];
+    let middle = ids[ids.len() / 2];
+    let history = wrk.get(
+        &format!("http://{addr}/api/lines?room={room}&before={middle}&limit=50"),
+        64,
+        plan.seconds,
+    );
+    table.load(
+        &format!(
+            "history page (50 lines) from the middle of {} lines, 64 connections",
+            plan.history_lines
+        ),
+        &history,
+        &base64,
+    );
+    let newest = *ids.last().unwrap();
+    let twenty_back = ids[ids.len() - 21];
+    let busy_empty = wrk.get(
+        &format!("http://{addr}/api/lines?room={room}&after={newest}"),
+        64,
+        plan.seconds,
+    );
+    table.load(
+        &format!("empty poll, one of {ROOMS} active rooms, 64 connections"),
+        &busy_empty,
+        &base64,
+    );
+    let busy_twenty = wrk.get(
+        &format!("http://{addr}/api/lines?room={room}&after={twenty_back}&limit=20"),
+        64,
+        plan.seconds,
+    );
+    table.load(
+        &format!("poll returning 20 lines, one of {ROOMS} active rooms, 64 connections"),
+        &busy_twenty,
+        &base64,
+    );
+    table.row(
+        &format!("filling the database with {} lines", plan.history_lines),
+        format!("{seed_ms:.0} ms"),
         "",
     );
     for (name, sizes) in shipped_sizes(full) {
@@ -174,32 +238,60 @@ async fn post(client: &reqwest::Client, addr: &str, text: &str) -> serde_json::V
     res.json().await.unwrap()
 }
 
-/// One client posts, another polls every period as the page does: how long until each line is
-/// seen (p50 and worst, ms).
-async fn post_to_seen(client: &reqwest::Client, addr: &str, samples: usize) -> (f64, f64) {
-    let mut delays = Vec::with_capacity(samples);
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut cursor = newest_id(client, addr).await;
-    let mut next_poll = Instant::now() + POLL_PERIOD;
+/// `pollers` held polls wait for the next line; one post: how long until each saw it, from
+/// the moment the post was sent (p50 and p99 over every poller and sample, ms).
+async fn held_delivery(
+    client: &reqwest::Client,
+    addr: &str,
+    pollers: usize,
+    samples: usize,
+) -> (f64, f64) {
+    let mut delays = Vec::with_capacity(pollers * samples);
     for i in 0..samples {
-        // Post at a random moment within the poll period.
-        tokio::time::sleep(Duration::from_millis(rng.u64(0..2000))).await;
+        let cursor = newest_id(client, addr).await;
+        let (held, seen) = hold_polls(client, addr, cursor, pollers);
+        held.await;
         let sent = Instant::now();
-        let line = post(client, addr, &format!("seen {i}")).await;
-        let id = line["id"].as_i64().unwrap();
-        loop {
-            tokio::time::sleep_until(next_poll.into()).await;
-            next_poll += POLL_PERIOD;
-            let batch = get_json(client, &format!("http://{addr}/api/lines?after={cursor}")).await;
-            cursor = batch["cursor"].as_i64().unwrap();
-            if cursor >= id {
-                delays.push(sent.elapsed().as_secs_f64() * 1000.0);
-                break;
-            }
+        post(client, addr, &format!("seen {i}")).await;
+        for answer in seen {
+            let (lines, at) = answer.await.unwrap();
+            assert_eq!(lines, 1, "each held poll is answered with the new line");
+            delays.push(at.duration_since(sent).as_secs_f64() * 1000.0);
         }
     }
     delays.sort_by(f64::total_cmp);
-    (delays[delays.len() / 2], *delays.last().unwrap())
+    (percentile(&delays, 0.5), percentile(&delays, 0.99))
+}
+
+/// Starts `count` held polls after `cursor`; the first future resolves once they have surely
+/// reached the server (a benchmark may wait: it measures, it does not assert), the others with
+/// each answer's line count and arrival time.
+#[allow(clippy::type_complexity)]
+fn hold_polls(
+    client: &reqwest::Client,
+    addr: &str,
+    cursor: i64,
+    count: usize,
+) -> (
+    impl std::future::Future<Output = ()>,
+    Vec<tokio::task::JoinHandle<(usize, Instant)>>,
+) {
+    let url = format!("http://{addr}/api/lines?after={cursor}&wait=30");
+    let answers = (0..count)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                let batch = get_json(&client, &url).await;
+                let at = Instant::now();
+                (batch["lines"].as_array().unwrap().len(), at)
+            })
+        })
+        .collect();
+    (tokio::time::sleep(Duration::from_secs(2)), answers)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 async fn newest_id(client: &reqwest::Client, addr: &str) -> i64 {
@@ -212,25 +304,106 @@ async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
-/// Server RSS (MB) while `count` keep-alive connections each hold an answered poll.
-async fn memory_with_open_polls(addr: &str, pid: u32, count: usize) -> f64 {
-    let mut connections = Vec::with_capacity(count);
+struct FanOut {
+    p50_ms: f64,
+    p99_ms: f64,
+    rss_mb: f64,
+}
+
+/// `count` connections each hold a poll (plain sockets: the client's own cost stays small);
+/// the server's RSS then; one post; when each held poll was answered, from the post's
+/// acknowledgement.
+async fn one_post_many_held(
+    client: &reqwest::Client,
+    addr: &str,
+    pid: u32,
+    count: usize,
+) -> FanOut {
+    let cursor = newest_id(client, addr).await;
+    let request = format!("GET /api/lines?after={cursor}&wait=30 HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let mut streams = Vec::with_capacity(count);
     for _ in 0..count {
         let mut stream = tokio::net::TcpStream::connect(addr)
             .await
             .expect("connect (is the open-files limit high enough?)");
-        let request = format!("GET /api/lines?after=1000000 HTTP/1.1\r\nHost: {addr}\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
-        connections.push(stream);
+        streams.push(stream);
     }
-    let mut answered = 0;
-    for stream in &mut connections {
-        let mut buf = [0u8; 512];
-        let n = stream.read(&mut buf).await.unwrap();
-        answered += usize::from(buf[..n].starts_with(b"HTTP/1.1 200"));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss_mb = rss_mb(pid);
+    let answers: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
+            tokio::spawn(async move {
+                let mut answer = Vec::with_capacity(1024);
+                let mut buf = [0u8; 1024];
+                // The head and the short body arrive together; read until the body's end.
+                while !answer.ends_with(b"}") {
+                    let n = stream.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "closed before answering");
+                    answer.extend_from_slice(&buf[..n]);
+                }
+                assert!(answer.starts_with(b"HTTP/1.1 200"));
+                Instant::now()
+            })
+        })
+        .collect();
+    post(client, addr, "to everyone").await;
+    let acknowledged = Instant::now();
+    let mut delays = Vec::with_capacity(count);
+    for answer in answers {
+        let at = answer.await.unwrap();
+        delays.push(at.saturating_duration_since(acknowledged).as_secs_f64() * 1000.0);
     }
-    assert_eq!(answered, count, "every open poll was answered");
-    rss_mb(pid)
+    delays.sort_by(f64::total_cmp);
+    FanOut {
+        p50_ms: percentile(&delays, 0.5),
+        p99_ms: percentile(&delays, 0.99),
+        rss_mb,
+    }
+}
+
+/// A database of `lines` lines spread round-robin over [`ROOMS`] rooms, written directly (the
+/// server made its schema first); each room's ids, and how long the filling took.
+fn fill_rooms(database: &Path, lines: usize) -> (Vec<Vec<i64>>, f64) {
+    let (mut server, _) = spawn_server(database);
+    server.kill().unwrap();
+    let _ = server.wait();
+    let started = Instant::now();
+    let mut conn = rusqlite::Connection::open(database).unwrap();
+    let tx = conn.transaction().unwrap();
+    let mut ids: Vec<Vec<i64>> = (0..ROOMS)
+        .map(|_| Vec::with_capacity(lines / ROOMS + 1))
+        .collect();
+    {
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO lines (room, screenname, text, created)
+                 VALUES (?1, 'seed', ?2, 1764000000000) RETURNING id",
+            )
+            .unwrap();
+        for i in 0..lines {
+            let room = i % ROOMS;
+            let id: i64 = insert
+                .query_row((format!("room-{room}"), format!("line {i}")), |row| {
+                    row.get(0)
+                })
+                .unwrap();
+            ids[room].push(id);
+        }
+        let mut newest = tx
+            .prepare(
+                "INSERT INTO rooms (name, newest_id, newest_at) VALUES (?1, ?2, 1764000000000)",
+            )
+            .unwrap();
+        for (room, room_ids) in ids.iter().enumerate() {
+            newest
+                .execute((format!("room-{room}"), room_ids.last().unwrap()))
+                .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    (ids, started.elapsed().as_secs_f64() * 1000.0)
 }
 
 fn rss_mb(pid: u32) -> f64 {

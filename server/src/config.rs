@@ -64,6 +64,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Requests one client address may have in flight at once (held polls aside); more are
+    /// answered 429. Addresses exempt from the post limit are exempt here too.
+    #[arg(long, env = "CHAT_MAX_IN_FLIGHT_PER_CLIENT", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight_per_client: u32,
+
     /// Polls held open at once waiting for a line; beyond this, polls are answered at once.
     #[arg(long, env = "CHAT_MAX_HELD_POLLS", default_value_t = 10_000)]
     pub max_held_polls: u32,

@@ -2,6 +2,7 @@
 
 mod api_fields;
 mod caching;
+pub mod client_addr;
 pub mod config;
 mod empty_poll;
 mod health;
@@ -97,18 +98,21 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
         &config.allowed_hosts,
         options.site_addr,
     ));
-    let clients = Arc::new(rate_limit::ClientAddr {
+    let clients = client_addr::ClientAddr {
         trusted_proxies: config.trusted_proxy.clone(),
-    });
+    };
+    let per_client = protect::PerClient::new(
+        config.max_in_flight_per_client as usize,
+        config.rate_limit_exempt.clone(),
+        clients.clone(),
+    );
     let hashed_assets = options.hash_files;
     let context = move || provide_context(backend.clone());
     let limiter = rate_limit::PostLimiter::new(
         config.post_rate,
         config.post_burst,
         config.rate_limit_exempt.clone(),
-        rate_limit::ClientAddr {
-            trusted_proxies: config.trusted_proxy.clone(),
-        },
+        clients.clone(),
     );
     let app = Router::new()
         .route("/go", axum::routing::get(rooms::go))
@@ -131,13 +135,13 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
             .quality(CompressionLevel::Fastest)
             .compress_when(SizeAbove::new(1024).and(DefaultPredicate::new())),
     );
-    let protected = protect::apply(compressed, config.limits())
+    let protected = protect::apply(compressed, config.limits(), per_client)
         .layer(from_fn(reply::api_errors))
         .layer(from_fn_with_state(hashed_assets, caching::cache_control))
         .layer(from_fn_with_state(feed, empty_poll::answer))
         .layer(from_fn_with_state(hosts, hosts::check))
         .layer(from_fn_with_state(store, health::answer))
-        .layer(from_fn_with_state(clients, observe::track));
+        .layer(from_fn_with_state(Arc::new(clients), observe::track));
     security::headers(protected)
 }
 

@@ -3,9 +3,9 @@
 //! per request at debug level; and the request metrics, labelled by route (a fixed set: raw
 //! paths as label values would grow without bound).
 
+use crate::client_addr::ClientAddr;
 use crate::health;
 use crate::metrics::names;
-use crate::rate_limit::ClientAddr;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;

@@ -8,16 +8,26 @@
 //! however long the commit takes (see `sqlite::writer`): it counts against the cap but the time
 //! limit does not cut it.
 
+use crate::client_addr::ClientAddr;
 use crate::empty_poll::poll_params;
+use crate::rate_limit::sender_key;
+use crate::reply;
 use app::api::{Cursor, LinesSince, SendLine};
+use app::error::{ApiError, ErrorKind};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::Request;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{Method, StatusCode};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
+use ipnet::IpNet;
 use leptos::server_fn::ServerFn;
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -41,8 +51,8 @@ pub struct Limits {
 
 type Branch = BoxCloneSyncService<Request, Response, Infallible>;
 
-/// Wraps `router` in the limits.
-pub fn apply(router: Router, limits: Limits) -> Router {
+/// Wraps `router` in the limits; `per_client` caps what one client has in flight.
+pub fn apply(router: Router, limits: Limits, per_client: Arc<PerClient>) -> Router {
     let inner = router.layer(tower_http::limit::RequestBodyLimitLayer::new(
         limits.max_body,
     ));
@@ -50,6 +60,7 @@ pub fn apply(router: Router, limits: Limits) -> Router {
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
     let capped = || {
         ServiceBuilder::new()
+            .layer(from_fn_with_state(per_client.clone(), cap_per_client))
             .layer(HandleErrorLayer::new(overload_status))
             .load_shed()
             .layer(GlobalConcurrencyLimitLayer::with_semaphore(
@@ -93,6 +104,85 @@ fn kind(request: &Request) -> Kind {
         }
     }
     Kind::Other
+}
+
+/// Requests in flight per client address, so that one client cannot take every slot of
+/// `--max-in-flight` (page loads, `limit=500` polls) and leave everyone else with 503s.
+pub struct PerClient {
+    max: usize,
+    exempt: Vec<IpNet>,
+    clients: ClientAddr,
+    in_flight: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerClient {
+    pub fn new(max: usize, exempt: Vec<IpNet>, clients: ClientAddr) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            exempt,
+            clients,
+            in_flight: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A place for one more request of `client`, unless it has `max` in flight.
+    fn enter(self: &Arc<Self>, client: IpAddr) -> Option<Entered> {
+        if self.exempt.iter().any(|net| net.contains(&client)) {
+            return Some(Entered {
+                limits: None,
+                key: client,
+            });
+        }
+        let key = sender_key(client);
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let count = in_flight.entry(key).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(Entered {
+            limits: Some(self.clone()),
+            key,
+        })
+    }
+}
+
+/// One request's place; given back when it is answered (or dropped).
+struct Entered {
+    limits: Option<Arc<PerClient>>,
+    key: IpAddr,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let Some(limits) = &self.limits else { return };
+        let mut in_flight = limits.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = in_flight.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                in_flight.remove(&self.key);
+            }
+        }
+    }
+}
+
+async fn cap_per_client(
+    State(limits): State<Arc<PerClient>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let client = limits.clients.of(peer.ip(), request.headers());
+    let Some(_entered) = limits.enter(client) else {
+        return reply::error(
+            &ApiError::new(
+                ErrorKind::RateLimited,
+                "Too many requests from your address at once; wait for them to finish.",
+            )
+            .with_retry_after(1),
+        );
+    };
+    next.run(request).await
 }
 
 /// Shed load and requests that ran out of time are the server's doing, not the client's: both

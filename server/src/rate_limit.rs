@@ -1,11 +1,12 @@
 //! Posts are rate-limited per client address (governor's GCRA), so one sender cannot drown
 //! everyone else out. Polls and pages are never limited here.
 
+use crate::client_addr::ClientAddr;
 use crate::reply;
 use app::api::SendLine;
 use app::error::{ApiError, ErrorKind};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
@@ -16,46 +17,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Who is sending: the peer, or behind a trusted proxy, the address it forwards.
-#[derive(Clone, Debug, Default)]
-pub struct ClientAddr {
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpNet>,
-}
-
-impl ClientAddr {
-    /// The client's address. Only a trusted proxy's `X-Forwarded-For` is read, from the right:
-    /// the right-most address that is not itself a trusted proxy is the client.
-    pub fn of(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        // An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d.
-        let peer = peer.to_canonical();
-        if !self.is_trusted(peer) {
-            return peer;
-        }
-        let forwarded = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-            .collect::<Vec<_>>();
-        let mut client = peer;
-        for hop in forwarded.iter().rev() {
-            match hop.parse::<IpAddr>().map(|addr| addr.to_canonical()) {
-                Ok(addr) if self.is_trusted(addr) => client = addr,
-                Ok(addr) => return addr,
-                // Garbage from further out cannot be believed: the last good hop answers for it.
-                Err(_) => return client,
-            }
-        }
-        client
-    }
-
-    pub fn is_trusted(&self, addr: IpAddr) -> bool {
-        self.trusted_proxies.iter().any(|net| net.contains(&addr))
-    }
-}
 
 pub struct PostLimiter {
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
@@ -108,7 +69,7 @@ impl PostLimiter {
 
 /// The key a sender is limited by: its IPv4 address, or its IPv6 /64 (one host usually has a
 /// whole /64 to rotate through).
-fn sender_key(client: IpAddr) -> IpAddr {
+pub(crate) fn sender_key(client: IpAddr) -> IpAddr {
     match client {
         IpAddr::V4(_) => client,
         IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
@@ -143,37 +104,9 @@ pub async fn limit_posts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
-
-    fn forwarded(value: &'static str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", HeaderValue::from_static(value));
-        headers
-    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let clients = ClientAddr {
-            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
-        };
-        let spoof = forwarded("1.2.3.4");
-        assert_eq!(clients.of(ip("203.0.113.9"), &spoof), ip("203.0.113.9"));
-        assert_eq!(clients.of(ip("10.0.0.2"), &spoof), ip("1.2.3.4"));
-        // The right-most untrusted entry: what the client wrote on the left is not believed.
-        let chain = forwarded("6.6.6.6, 198.51.100.7, 10.0.0.5");
-        assert_eq!(clients.of(ip("10.0.0.2"), &chain), ip("198.51.100.7"));
-        assert_eq!(
-            clients.of(ip("10.0.0.2"), &forwarded("junk, 10.0.0.5")),
-            ip("10.0.0.5")
-        );
-        assert_eq!(
-            clients.of(ip("10.0.0.2"), &HeaderMap::new()),
-            ip("10.0.0.2")
-        );
     }
 
     #[tokio::test]

@@ -140,7 +140,7 @@ pub fn Compose(send: ServerAction<SendLine>, room: Room) -> impl IntoView {
 /// A new idempotency key for a message (none on the server, which never sends).
 fn new_key() -> Option<String> {
     #[cfg(feature = "hydrate")]
-    return Some(crate::line::IdempotencyKey::generate().as_str().to_owned());
+    return crate::line::IdempotencyKey::generate().map(|key| key.as_str().to_owned());
     #[cfg(not(feature = "hydrate"))]
     None
 }

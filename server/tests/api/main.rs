@@ -11,4 +11,5 @@ mod held_polls;
 mod http_api;
 mod pages;
 mod protection;
+mod rooms;
 mod storage_faults;

@@ -422,3 +422,52 @@ async fn pages_and_answers_are_compressed_and_revalidated() {
     assert!(!plain.headers().contains_key("content-encoding"));
     assert!(plain.text().await.unwrap().contains("line number 49"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_cannot_take_every_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = stalled_reads(&dir);
+    let server = Arc::new(
+        TestServer::builder()
+            .store(store.clone())
+            .config(|config| {
+                config.trusted_proxy = vec!["127.0.0.1/32".parse().unwrap()];
+                config.rate_limit_exempt = vec!["192.0.2.255/32".parse().unwrap()];
+                config.max_in_flight_per_client = 4;
+            })
+            .start()
+            .await,
+    );
+    let get_as = |client: &'static str, path: &'static str| {
+        let server = server.clone();
+        async move {
+            server
+                .client
+                .get(server.url(path))
+                .header("x-forwarded-for", client)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // The flooder's slow requests (history reads, stalled) fill its share...
+    let flood: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(get_as("198.51.100.66", "/api/lines?before=1000")))
+        .collect();
+    store.gate.arrived(4).await;
+    // ...so its next one is refused at once,
+    let refused = get_as("198.51.100.66", "/").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    // while someone else behind the same proxy is served as usual.
+    assert_eq!(get_as("203.0.113.5", "/").await.status(), StatusCode::OK);
+    assert_eq!(
+        get_as("203.0.113.5", "/api/lines?after=0").await.status(),
+        StatusCode::OK
+    );
+    store.gate.open();
+    for request in flood {
+        assert_eq!(request.await.unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(get_as("198.51.100.66", "/").await.status(), StatusCode::OK);
+}
