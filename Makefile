@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
 E2E_DB := target/e2e/chat.sqlite3
 
-.PHONY: run test tools unit build e2e bench lint
+.PHONY: run test tools unit build fuzz e2e bench lint
 
 ## Build in release mode and serve the chat at http://127.0.0.1:3000
 run:
@@ -26,6 +26,10 @@ unit:
 
 build:
 	cargo leptos build --release --precompress
+
+## The API fuzzed from outside against its OpenAPI document (needs `build`)
+fuzz:
+	.ci/api-fuzz
 
 # Builds first if `build` has not (cargo-leptos always does; it is quick when nothing changed).
 e2e:

@@ -34,6 +34,7 @@ pub const MAX_ROOMS_LISTED: usize = 50;
 
 /// An answer to a poll, or a page of history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Batch {
     pub lines: Vec<Line>,
     /// For a poll: the id of the last line returned, or `after` when there are none (the
@@ -58,6 +59,7 @@ impl Batch {
 
 /// What a room's page is rendered with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ChatSnapshot {
     pub room: Room,
     /// The newest lines (or those before `before`), ascending.
@@ -74,6 +76,7 @@ pub struct ChatSnapshot {
 
 /// `GET /api/rooms`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RoomList {
     pub rooms: Vec<RoomActivity>,
 }

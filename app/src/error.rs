@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// What went wrong, coarsely: each kind has one HTTP status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The request was malformed or invalid: 400.
@@ -66,6 +67,7 @@ impl ErrorKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[error("{message}")]
 pub struct ApiError {
     pub kind: ErrorKind,

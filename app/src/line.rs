@@ -14,6 +14,7 @@ pub const MAX_KEY_CHARS: usize = 64;
 
 /// A stored line, as the API and the page see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Line {
     /// Assigned by the store; only ever increases.
     pub id: i64,

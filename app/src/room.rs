@@ -15,6 +15,8 @@ pub const ROOM_RULE: &str = "A room name is 1 to 32 characters of a-z, 0-9 and '
 /// A valid room name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ssr", schema(value_type = String, pattern = r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$"))]
 pub struct Room(String);
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +95,7 @@ impl From<Room> for String {
 
 /// A room with lines, as `GET /api/rooms` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RoomActivity {
     pub name: Room,
     /// The id of the room's newest line.

@@ -34,6 +34,7 @@ pub fn endpoint(path: &str) -> Option<Endpoint> {
         ),
         p if p == Snapshot::PATH => (Method::GET, &["room", "before"]),
         p if p == Rooms::PATH => (Method::GET, &[]),
+        crate::openapi::PATH => (Method::GET, &[]),
         _ => return None,
     };
     Some(Endpoint { method, fields })

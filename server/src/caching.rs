@@ -1,9 +1,9 @@
 //! How long browsers keep what we serve: the JS, wasm and CSS have content hashes in their
 //! names, so they never change under a name and are kept a year; everything else is checked
-//! again each time (cheaply: static files answer 304 when unchanged).
+//! again each time (cheaply: static files answer 304 when unchanged, see `static_files`).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -14,15 +14,25 @@ const REVALIDATE: HeaderValue = HeaderValue::from_static("no-cache");
 pub async fn cache_control(State(hashed): State<bool>, request: Request, next: Next) -> Response {
     let asset = is_hashed_name(request.uri().path());
     let mut response = next.run(request).await;
-    if response.status().is_success() {
+    let status = response.status();
+    if status.is_success() || status == StatusCode::NOT_MODIFIED {
         let policy = if asset && hashed { FOREVER } else { REVALIDATE };
-        response
-            .headers_mut()
-            .entry(header::CACHE_CONTROL)
-            .or_insert(policy);
+        let headers = response.headers_mut();
+        headers.entry(header::CACHE_CONTROL).or_insert(policy);
+        // A static file (it has a date) may be served from a precompressed sibling: a shared
+        // cache must keep one copy per encoding asked for, or it hands brotli to clients that
+        // never asked for it.
+        let static_file = headers.contains_key(header::LAST_MODIFIED);
+        if (static_file || status == StatusCode::NOT_MODIFIED)
+            && !headers.contains_key(header::VARY)
+        {
+            headers.insert(header::VARY, ACCEPT_ENCODING);
+        }
     }
     response
 }
+
+const ACCEPT_ENCODING: HeaderValue = HeaderValue::from_static("accept-encoding");
 
 /// `/pkg/chat.<hash>.<ext>`: a file under `/pkg/` whose name carries a content hash.
 fn is_hashed_name(path: &str) -> bool {

@@ -9,6 +9,7 @@ mod health;
 mod hosts;
 pub mod metrics;
 mod observe;
+mod openapi;
 pub mod protect;
 pub mod rate_limit;
 mod reply;
@@ -36,6 +37,7 @@ use tokio::task::JoinHandle;
 use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
+use tower_http::services::ServeDir;
 
 /// The name cargo-leptos gives the wasm, JS and CSS it builds (see the workspace Cargo.toml).
 const OUTPUT_NAME: &str = "chat";
@@ -116,11 +118,12 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
     );
     let app = Router::new()
         .route("/go", axum::routing::get(rooms::go))
+        .route(openapi::PATH, axum::routing::get(openapi::serve))
         .leptos_routes_with_context(&options, routes, context.clone(), {
             let options = options.clone();
             move || shell(options.clone())
         })
-        .fallback(file_and_error_handler_with_context(context, shell))
+        .fallback_service(static_files(&options, context))
         .with_state(options)
         // Outermost last: a refused or malformed post must not use up anyone's allowance.
         .layer(from_fn_with_state(limiter, rate_limit::limit_posts))
@@ -143,6 +146,23 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
         .layer(from_fn_with_state(store, health::answer))
         .layer(from_fn_with_state(Arc::new(clients), observe::track));
     security::headers(protected)
+}
+
+/// The files under the site root (the hashed `/pkg/` assets, `public/`), their precompressed
+/// `.br`/`.gz` siblings to clients that accept them, and 304 to a conditional request for an
+/// unchanged file (tower-http's `ServeDir`: Leptos's own file handler drops the request's
+/// validators); the page's 404 for anything else.
+fn static_files(
+    options: &LeptosOptions,
+    context: impl Fn() + Clone + Send + Sync + 'static,
+) -> ServeDir<axum::routing::MethodRouter> {
+    let not_found = axum::routing::any(file_and_error_handler_with_context(context, shell))
+        .with_state(options.clone());
+    ServeDir::new(&*options.site_root)
+        .precompressed_br()
+        .precompressed_gzip()
+        .call_fallback_on_method_not_allowed(true)
+        .fallback(not_found)
 }
 
 /// Opens the database, binds the address and serves until `shutdown` completes; then drains,

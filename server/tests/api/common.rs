@@ -28,6 +28,7 @@ type Configure = Box<dyn FnOnce(&mut Config)>;
 pub struct Builder {
     database: Option<PathBuf>,
     store: Option<Arc<dyn ChatStore>>,
+    site_root: Option<PathBuf>,
     configure: Vec<Configure>,
 }
 
@@ -41,6 +42,12 @@ impl Builder {
     /// A store of the test's.
     pub fn store(mut self, store: Arc<dyn ChatStore>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Static files from `root` (the built site otherwise).
+    pub fn site_root(mut self, root: &Path) -> Self {
+        self.site_root = Some(root.to_owned());
         self
     }
 
@@ -74,10 +81,13 @@ impl Builder {
         let stopped = async {
             let _ = stopped.await;
         };
-        let running =
-            server::start_with_store(&config, server::leptos_options(), store.clone(), stopped)
-                .await
-                .unwrap();
+        let mut options = server::leptos_options();
+        if let Some(root) = self.site_root {
+            options.site_root = root.to_string_lossy().into();
+        }
+        let running = server::start_with_store(&config, options, store.clone(), stopped)
+            .await
+            .unwrap();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -471,3 +471,94 @@ async fn one_client_cannot_take_every_slot() {
     }
     assert_eq!(get_as("198.51.100.66", "/").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn static_files_vary_by_encoding_and_answer_304_when_unchanged() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir(site.path().join("pkg")).unwrap();
+    std::fs::write(site.path().join("favicon.svg"), "<svg/>").unwrap();
+    std::fs::write(site.path().join("pkg/chat.abc123.js"), "plain();").unwrap();
+    std::fs::write(site.path().join("pkg/chat.abc123.js.br"), "brotli bytes").unwrap();
+    let server = TestServer::builder().site_root(site.path()).start().await;
+    let get = |path: &'static str, encoding: Option<&'static str>| {
+        let mut request = server.client.get(server.url(path));
+        if let Some(encoding) = encoding {
+            request = request.header("accept-encoding", encoding);
+        }
+        request.send()
+    };
+    // Precompressed for those who ask, plain for those who do not: both say they vary.
+    let br = get("/pkg/chat.abc123.js", Some("br")).await.unwrap();
+    assert_eq!(br.headers()["content-encoding"], "br");
+    assert_eq!(br.headers()["vary"], "accept-encoding");
+    let plain = get("/pkg/chat.abc123.js", None).await.unwrap();
+    assert!(!plain.headers().contains_key("content-encoding"));
+    assert_eq!(plain.headers()["vary"], "accept-encoding");
+    assert_eq!(plain.text().await.unwrap(), "plain();");
+
+    // Revalidation: unchanged is a 304 without the body.
+    let first = get("/favicon.svg", None).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["cache-control"], "no-cache");
+    let modified = first.headers()["last-modified"].clone();
+    let again = server
+        .client
+        .get(server.url("/favicon.svg"))
+        .header("if-modified-since", modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert!(again.bytes().await.unwrap().is_empty());
+    // Anything else is still the page's 404.
+    let missing = get("/pkg/nothing.js", None).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_rebinding_host_name_is_refused_421() {
+    let server = TestServer::start().await;
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let with_host = |host: String| {
+        server
+            .client
+            .get(server.url("/api/lines?after=0"))
+            .header("host", host)
+            .send()
+    };
+    let evil = with_host(format!("rebind.attacker.example:{port}"))
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), StatusCode::MISDIRECTED_REQUEST);
+    let body: Value = evil.json().await.unwrap();
+    assert_eq!(body["kind"], "misdirected_request");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("--allowed-hosts")
+    );
+    for local in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        assert_eq!(with_host(local).await.unwrap().status(), StatusCode::OK);
+    }
+    // Configured names only, when given.
+    let named = TestServer::builder()
+        .config(|config| config.allowed_hosts = vec!["chat.example".into()])
+        .start()
+        .await;
+    let res = named
+        .client
+        .get(named.url("/api/lines"))
+        .header("host", "chat.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = named
+        .client
+        .get(named.url("/api/lines"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::MISDIRECTED_REQUEST);
+}
