@@ -9,6 +9,7 @@ mod crash;
 mod delivery;
 mod held_polls;
 mod http_api;
+mod operations;
 mod pages;
 mod protection;
 mod rooms;
