@@ -29,6 +29,7 @@ pub fn spawn_listening(mut command: Command) -> (Child, String) {
 }
 
 /// A server process whose log is kept for the test to read.
+#[allow(dead_code)] // the benchmark suite shares this file and uses only `spawn_listening`
 pub struct Logged {
     pub child: Child,
     pub addr: String,
