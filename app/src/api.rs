@@ -72,6 +72,8 @@ pub struct ChatSnapshot {
     pub poll_ms: u32,
     /// The recently active rooms.
     pub rooms: Vec<RoomActivity>,
+    /// The reader's screen name, remembered from their last post.
+    pub screenname: Option<String>,
 }
 
 /// `GET /api/rooms`.
@@ -221,7 +223,9 @@ pub async fn send_line(
     let line = NewLine::parse(&screenname, &text)?
         .with_key(key)
         .in_room(room);
-    Ok(Backend::current()?.store.append(line).await?)
+    let stored = Backend::current()?.store.append(line).await?;
+    crate::screen_name::request::remember(&stored.screenname);
+    Ok(stored)
 }
 
 /// What a room's page is rendered and hydrated with: its newest lines (or with `before`, the
@@ -251,6 +255,7 @@ pub async fn snapshot(
         before,
         poll_ms: backend.poll_ms,
         rooms: backend.rooms(MAX_ROOMS_LISTED),
+        screenname: crate::screen_name::request::remembered(),
     })
 }
 

@@ -11,6 +11,8 @@ pub mod error;
 pub mod line;
 pub mod room;
 pub mod schedule;
+pub mod screen_name;
+pub mod text;
 
 mod components;
 mod poller;

@@ -17,6 +17,13 @@ pub enum Link {
     Reconnecting,
 }
 
+/// What arrived while the tab was hidden: lines, and those that mention the reader.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unread {
+    pub lines: usize,
+    pub mentions: usize,
+}
+
 /// The page's poller. `Copy`, so event handlers and effects can hold it.
 #[derive(Clone, Copy)]
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // read by the browser half only
@@ -24,8 +31,10 @@ pub struct Poller {
     room: StoredValue<Room>,
     log: RwSignal<ChatLog>,
     link: RwSignal<Link>,
-    /// Lines that arrived while the tab was hidden.
-    unread: RwSignal<usize>,
+    /// What arrived while the tab was hidden.
+    unread: RwSignal<Unread>,
+    /// The reader's screen name, for counting mentions.
+    reader: RwSignal<Option<String>>,
     schedule: StoredValue<Schedule>,
     poll_ms: u32,
 }
@@ -35,7 +44,8 @@ impl Poller {
         room: Room,
         log: RwSignal<ChatLog>,
         link: RwSignal<Link>,
-        unread: RwSignal<usize>,
+        unread: RwSignal<Unread>,
+        reader: RwSignal<Option<String>>,
         poll_ms: u32,
     ) -> Self {
         Self {
@@ -43,6 +53,7 @@ impl Poller {
             log,
             link,
             unread,
+            reader,
             schedule: StoredValue::new(Schedule::new(poll_ms)),
             poll_ms,
         }
@@ -72,7 +83,7 @@ pub fn mark_hydrated() {
 
 #[cfg(feature = "hydrate")]
 mod browser {
-    use super::{Link, Poller};
+    use super::{Link, Poller, Unread};
     use crate::api::{DEFAULT_LIMIT, lines_since};
     use crate::chat_log::ChatLog;
     use crate::error::{ApiError, ErrorKind};
@@ -90,7 +101,7 @@ mod browser {
             let interval = SendWrapper::new(Interval::new(poller.poll_ms, move || tick(poller)));
             let shown = window_event_listener(visibilitychange, move |_| {
                 if !document().hidden() {
-                    poller.unread.set(0);
+                    poller.unread.set(Unread::default());
                     poll_now(poller);
                 }
             });
@@ -139,10 +150,23 @@ mod browser {
                 Ok(batch) => {
                     let count = batch.lines.len();
                     let full = count >= DEFAULT_LIMIT as usize;
-                    let added = poller.log.try_update(|log| log.apply(batch)).unwrap_or(0);
                     let hidden = document().hidden();
+                    let mentioned = poller.reader.with_untracked(|name| {
+                        let name = name.as_deref().unwrap_or_default();
+                        batch
+                            .lines
+                            .iter()
+                            .filter(|line| {
+                                line.id > after && crate::text::mentions(&line.text, name)
+                            })
+                            .count()
+                    });
+                    let added = poller.log.try_update(|log| log.apply(batch)).unwrap_or(0);
                     if added > 0 && hidden {
-                        poller.unread.update(|n| *n += added);
+                        poller.unread.update(|unread| {
+                            unread.lines += added;
+                            unread.mentions += mentioned;
+                        });
                     }
                     if poller.link.get_untracked() != Link::Live {
                         poller.link.set(Link::Live);

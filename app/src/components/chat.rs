@@ -4,7 +4,7 @@ use super::line_view::LineView;
 use super::rooms::RoomBar;
 use crate::api::{ChatSnapshot, SendLine, snapshot};
 use crate::chat_log::ChatLog;
-use crate::poller::{Link, Poller, mark_hydrated};
+use crate::poller::{Link, Poller, Unread, mark_hydrated};
 use crate::room::{Room, RoomPath};
 use leptos::html::Div;
 use leptos::prelude::*;
@@ -76,11 +76,13 @@ fn ChatPage(room: Room) -> impl IntoView {
     }
 }
 
-/// The tab's title: the room, and the count of lines that arrived while it was hidden.
-pub fn title(room: &Room, unread: usize) -> String {
+/// The tab's title: the room, and the count of lines (and of mentions of the reader) that
+/// arrived while it was hidden.
+pub fn title(room: &Room, unread: Unread) -> String {
     match unread {
-        0 => format!("#{room} · Chat"),
-        n => format!("({n}) #{room} · Chat"),
+        Unread { lines: 0, .. } => format!("#{room} · Chat"),
+        Unread { lines, mentions: 0 } => format!("({lines}) #{room} · Chat"),
+        Unread { lines, mentions } => format!("({lines} · @{mentions}) #{room} · Chat"),
     }
 }
 
@@ -93,14 +95,17 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
         before,
         poll_ms,
         rooms,
+        screenname,
     } = snapshot;
+    // The reader's name: remembered by the server, then whatever they post as.
+    let reader = RwSignal::new(screenname);
     let log = RwSignal::new(ChatLog::new(lines, has_older));
     // Lines newer than this arrived while the page was open: only they are announced.
     let arrived_after = RwSignal::new(log.with_untracked(ChatLog::cursor));
     let link = RwSignal::new(Link::Live);
-    let unread = RwSignal::new(0);
+    let unread = RwSignal::new(Unread::default());
     let (local_time, show_local_time) = signal(false);
-    let poller = Poller::new(room.clone(), log, link, unread, poll_ms);
+    let poller = Poller::new(room.clone(), log, link, unread, reader, poll_ms);
     let send = ServerAction::<SendLine>::new();
     // A page of history (`?before=`) stays as rendered: it does not poll.
     let live = before.is_none();
@@ -167,6 +172,7 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
     Effect::new(move |_| {
         if let Some(Ok(line)) = send.value().get() {
             at_bottom.set_value(true);
+            reader.set(Some(line.screenname.clone()));
             log.update(|log| log.insert_own(line));
             poller.poll_now();
         }
@@ -212,7 +218,7 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
                         <For
                             each=move || in_view(false)
                             key=|line| line.id
-                            children=move |line| view! { <LineView line local_time /> }
+                            children=move |line| view! { <LineView line local_time reader /> }
                         />
                     </div>
                     // ...only lines that arrive while the page is open.
@@ -220,7 +226,7 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
                         <For
                             each=move || in_view(true)
                             key=|line| line.id
-                            children=move |line| view! { <LineView line local_time /> }
+                            children=move |line| view! { <LineView line local_time reader /> }
                         />
                     </div>
                     {(!live).then(|| history::back_to_newest(&room)).into_any()}
@@ -245,7 +251,7 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
         <p class="link-status" role="status" hidden=move || link.get() == Link::Live>
             "Reconnecting…"
         </p>
-        <Compose send room />
+        <Compose send room reader />
     }
     .into_any()
 }
@@ -255,9 +261,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn title_names_the_room_and_counts_unread_lines() {
+    fn title_names_the_room_and_counts_unread_lines_and_mentions() {
         let dev = Room::parse("dev").unwrap();
-        assert_eq!(title(&Room::general(), 0), "#general · Chat");
-        assert_eq!(title(&dev, 3), "(3) #dev · Chat");
+        let unread = |lines, mentions| Unread { lines, mentions };
+        assert_eq!(title(&Room::general(), unread(0, 0)), "#general · Chat");
+        assert_eq!(title(&dev, unread(3, 0)), "(3) #dev · Chat");
+        assert_eq!(title(&dev, unread(2, 1)), "(2 · @1) #dev · Chat");
     }
 }

@@ -12,7 +12,11 @@ use leptos::prelude::*;
 /// checked first, and a send that fails for a transient reason is retried under the same
 /// idempotency key (so it is stored once), keeping the typed text until it is acknowledged.
 #[component]
-pub fn Compose(send: ServerAction<SendLine>, room: Room) -> impl IntoView {
+pub fn Compose(
+    send: ServerAction<SendLine>,
+    room: Room,
+    reader: RwSignal<Option<String>>,
+) -> impl IntoView {
     let room_field = room.field();
     let name_ref = NodeRef::<Input>::new();
     let text_ref = NodeRef::<Input>::new();
@@ -110,6 +114,7 @@ pub fn Compose(send: ServerAction<SendLine>, room: Room) -> impl IntoView {
                 <input
                     id="screenname"
                     name="screenname"
+                    value=reader.get_untracked().unwrap_or_default()
                     node_ref=name_ref
                     autocomplete="nickname"
                     size=MAX_SCREENNAME_CHARS

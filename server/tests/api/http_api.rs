@@ -209,3 +209,64 @@ async fn an_empty_poll_answered_from_memory_looks_like_any_other_answer() {
         json!({"lines": [], "cursor": 1})
     );
 }
+
+#[tokio::test]
+async fn a_post_remembers_the_name_and_the_page_prefills_it() {
+    let server = TestServer::start().await;
+    let res = server
+        .client
+        .post(server.url("/api/send"))
+        .form(&[("screenname", "Zoë Smith"), ("text", "hi")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.starts_with("chat_name=Zo%C3%AB%20Smith;"),
+        "{cookie}"
+    );
+    assert!(
+        cookie.contains("SameSite=Lax") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+    let value = cookie.split(';').next().unwrap();
+    let page = server
+        .client
+        .get(server.url("/"))
+        .header("cookie", value)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"value="Zoë Smith""#),
+        "the form is pre-filled"
+    );
+    // Over HTTPS (a proxy says so), the cookie is Secure.
+    let secure = server
+        .client
+        .post(server.url("/api/send"))
+        .header("x-forwarded-proto", "https")
+        .form(&[("screenname", "ann"), ("text", "hi")])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        secure.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .ends_with("; Secure")
+    );
+    // A failed post remembers nothing.
+    let bad = server
+        .client
+        .post(server.url("/api/send"))
+        .form(&[("screenname", "bob"), ("text", "")])
+        .send()
+        .await
+        .unwrap();
+    assert!(!bad.headers().contains_key("set-cookie"));
+}
