@@ -1,8 +1,7 @@
 use crate::api::SendLine;
-use crate::error::ErrorKind;
 use crate::line::{MAX_SCREENNAME_CHARS, NewLine};
+use crate::outbox::{Outbox, Retry};
 use crate::room::Room;
-use crate::schedule::send_retry_delay;
 use leptos::ev::SubmitEvent;
 use leptos::html::Input;
 use leptos::prelude::*;
@@ -22,9 +21,8 @@ pub fn Compose(
     let text_ref = NodeRef::<Input>::new();
     let local_error = RwSignal::new(None::<String>);
     let retrying = RwSignal::new(None::<String>);
-    // The message being sent, with its key, and how many sends of it failed.
-    let outbox = StoredValue::new(None::<SendLine>);
-    let failures = StoredValue::new(0u32);
+    // The message being sent, with its key, and when to send it again.
+    let outbox = StoredValue::new(Outbox::default());
 
     // Runs in the capture phase, before ActionForm's own handler, which leaves a prevented
     // submit alone.
@@ -41,59 +39,44 @@ pub fn Compose(
             return;
         }
         local_error.set(None);
-        // The same message sent again (after a final failure) keeps its key.
+        let message = SendLine {
+            screenname,
+            text,
+            idempotency_key: None,
+            room: room.field(),
+        };
         let input = outbox
-            .get_value()
-            .filter(|sent| sent.screenname == screenname && sent.text == text)
-            .unwrap_or_else(|| SendLine {
-                screenname,
-                text,
-                idempotency_key: new_key(),
-                room: room.field(),
-            });
-        outbox.set_value(Some(input.clone()));
-        failures.set_value(0);
+            .try_update_value(|outbox| outbox.send(message, new_key))
+            .expect("the form's outbox lives as long as the form");
         send.dispatch(input);
     };
 
     Effect::new(move |_| match send.value().get() {
         // Stored: clear the message, keep the name, stay in the message field.
         Some(Ok(_)) => {
-            outbox.set_value(None);
+            outbox.update_value(Outbox::succeeded);
             retrying.set(None);
             if let Some(input) = text_ref.get_untracked() {
                 input.set_value("");
                 let _ = input.focus();
             }
         }
-        // Only a send of this page's is retried: an error carried in from a plain form post
-        // (in the URL) has nothing to resend.
-        Some(Err(err)) if err.kind.is_transient() && outbox.with_value(Option::is_some) => {
-            let failed = failures.get_value() + 1;
-            failures.set_value(failed);
-            let Some(wait) = send_retry_delay(failed, err.retry_after_ms()) else {
-                retrying.set(None);
-                return;
-            };
-            retrying.set(Some(if err.kind == ErrorKind::RateLimited {
-                format!(
-                    "Slow down: sending again in {} s.",
-                    (wait / 1000.0).ceil() as u64
-                )
-            } else {
-                "Could not send yet; trying again…".to_owned()
-            }));
-            set_timeout(
-                move || match outbox.get_value() {
-                    Some(input) => {
-                        send.dispatch(input);
-                    }
-                    None => retrying.set(None),
-                },
-                std::time::Duration::from_millis(wait as u64),
-            );
-        }
-        _ => retrying.set(None),
+        Some(Err(err)) => match outbox.try_update_value(|outbox| outbox.failed(&err)) {
+            Some(Retry::After { wait_ms, notice }) => {
+                retrying.set(Some(notice));
+                set_timeout(
+                    move || match outbox.with_value(Outbox::retry) {
+                        Some(input) => {
+                            send.dispatch(input);
+                        }
+                        None => retrying.set(None),
+                    },
+                    std::time::Duration::from_millis(wait_ms as u64),
+                );
+            }
+            _ => retrying.set(None),
+        },
+        None => retrying.set(None),
     });
 
     let message = move || {
