@@ -42,6 +42,7 @@ bench:
 	.ci/ensure-tools bench
 	cargo leptos build --release --precompress
 	cargo bench -p server --bench suite
+	.ci/live-page-bench
 
 lint:
 	cargo fmt --all -- --check

@@ -138,7 +138,10 @@ mod browser {
             let Some(room) = poller.room.try_get_value() else {
                 return;
             };
-            let wait = Schedule::wait_secs(document().hidden());
+            let hidden = document().hidden();
+            let Some(wait) = poller.schedule.try_with_value(|s| s.wait_secs(hidden)) else {
+                return;
+            };
             let poll = lines_since(
                 room.field(),
                 Some(after.to_string()),

@@ -33,6 +33,9 @@ pub struct Schedule {
     resume_at: f64,
     /// When the last poll started (ms).
     started_at: f64,
+    /// No poll has succeeded yet: the first one catches up on lines stored since the page was
+    /// rendered and answers at once; holding starts right after it.
+    fresh: bool,
 }
 
 impl Schedule {
@@ -44,6 +47,7 @@ impl Schedule {
             failures: 0,
             resume_at: 0.0,
             started_at: f64::NEG_INFINITY,
+            fresh: true,
         }
     }
 
@@ -77,9 +81,13 @@ impl Schedule {
         self.started_at = now;
     }
 
-    /// The `wait` of a poll starting now: held while the tab is visible.
-    pub fn wait_secs(hidden: bool) -> u32 {
-        if hidden { 0 } else { HELD_WAIT_SECS }
+    /// The `wait` of a poll starting now: held while the tab is visible, after the first.
+    pub fn wait_secs(&self, hidden: bool) -> u32 {
+        if hidden || self.fresh {
+            0
+        } else {
+            HELD_WAIT_SECS
+        }
     }
 
     /// The longest a poll with `wait_secs` may take before it is given up.
@@ -94,7 +102,8 @@ impl Schedule {
         self.failures = 0;
         self.resume_at = 0.0;
         let held_long_enough = now - self.started_at >= MIN_HELD_MS;
-        let hold_next = !hidden && (lines > 0 || held_long_enough);
+        let caught_up = std::mem::take(&mut self.fresh);
+        let hold_next = !hidden && (lines > 0 || held_long_enough || caught_up);
         let again = std::mem::take(&mut self.again) || full || hold_next;
         if again {
             self.started_at = now;
@@ -202,10 +211,14 @@ mod tests {
         assert!(!s.tick(2000.0, false));
         assert!(s.tick(4000.0, false));
         assert!(
-            !s.succeeded(4100.0, 0, false, false),
-            "answered empty at once: no hold"
+            s.succeeded(4100.0, 0, false, false),
+            "caught up: holding starts"
         );
         assert!(!s.is_reconnecting());
+        assert!(
+            !s.succeeded(4200.0, 0, false, false),
+            "a held poll answered empty at once: no hold"
+        );
         assert!(s.tick(6000.0, false));
     }
 
@@ -243,8 +256,8 @@ mod tests {
             s.succeeded(61_010.0, 2, false, false),
             "visible: the next poll is held"
         );
-        assert_eq!(Schedule::wait_secs(false), HELD_WAIT_SECS);
-        assert_eq!(Schedule::wait_secs(true), 0);
+        assert_eq!(s.wait_secs(false), HELD_WAIT_SECS);
+        assert_eq!(s.wait_secs(true), 0);
     }
 
     #[test]
@@ -259,10 +272,23 @@ mod tests {
     }
 
     #[test]
+    fn the_first_poll_catches_up_at_once_then_holding_starts() {
+        let mut s = Schedule::new(2000);
+        assert_eq!(s.wait_secs(false), 0, "the catch-up poll answers at once");
+        assert!(s.poll_now(0.0));
+        assert!(
+            s.succeeded(5.0, 0, false, false),
+            "then the first held poll, at once"
+        );
+        assert_eq!(s.wait_secs(false), HELD_WAIT_SECS);
+    }
+
+    #[test]
     fn polls_answered_empty_at_once_wait_for_the_timer() {
         // The server holds nothing (at its cap, or stopping): no hot loop.
         let mut s = Schedule::new(2000);
         assert!(s.tick(0.0, false));
+        assert!(s.succeeded(1.0, 0, false, false), "the catch-up poll");
         assert!(!s.succeeded(3.0, 0, false, false));
         assert!(s.tick(2000.0, false), "the timer polls again");
         assert_eq!(Schedule::deadline_ms(25), 35_000);
