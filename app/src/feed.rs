@@ -174,6 +174,44 @@ impl Feed {
         )
     }
 
+    /// The lines of `room` newer than `after`, at most `limit`, held up to `wait` while there
+    /// are none: answered as soon as one is published, empty when the wait runs out or the
+    /// server begins to stop, and at once (as if no wait was asked) past the cap of held polls.
+    /// `None` when memory does not reach back to `after`, now or after a wake-up (ask the store).
+    pub async fn poll(
+        &self,
+        room: &Room,
+        after: i64,
+        limit: usize,
+        wait: std::time::Duration,
+    ) -> Option<Vec<Line>> {
+        // Subscribe, then look, then wait: a line published in between still wakes the poll.
+        let mut news = self.subscribe(room);
+        let lines = self.since(room, after, limit)?;
+        if !lines.is_empty() || wait.is_zero() {
+            return Some(lines);
+        }
+        let Some(_held) = self.hold() else {
+            return Some(lines);
+        };
+        let deadline = tokio::time::sleep(wait);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                newest = news.changed() => {
+                    if newest > after {
+                        let lines = self.since(room, after, limit)?;
+                        if !lines.is_empty() {
+                            return Some(lines);
+                        }
+                    }
+                }
+                () = &mut deadline => return Some(Vec::new()),
+                () = self.closed() => return Some(Vec::new()),
+            }
+        }
+    }
+
     /// The newest `count` lines of `room`, ascending, if memory holds them (or holds all of the
     /// room's lines).
     pub fn latest(&self, room: &Room, count: usize) -> Option<Vec<Line>> {

@@ -101,9 +101,9 @@ impl Backend {
         }
     }
 
-    /// [`Backend::since`], held for up to `wait` while there is nothing to answer. Answered
-    /// empty when the wait runs out or the server begins to stop; answered at once, as if no
-    /// wait was asked, when the cap of held polls is reached.
+    /// [`Backend::since`], held for up to `wait` while there is nothing to answer (see
+    /// [`Feed::poll`]). Only a cursor older than memory reaches the store, and then there are
+    /// lines to answer with at once.
     pub async fn poll(
         &self,
         room: &Room,
@@ -111,31 +111,9 @@ impl Backend {
         limit: usize,
         wait: Duration,
     ) -> Result<Vec<Line>, StoreError> {
-        let feed = self.store.feed();
-        // Subscribe, then look, then wait: a line committed in between still wakes the poll.
-        let mut news = feed.subscribe(room);
-        let lines = self.since(room, after, limit).await?;
-        if !lines.is_empty() || wait.is_zero() {
-            return Ok(lines);
-        }
-        let Some(_held) = feed.hold() else {
-            return Ok(lines);
-        };
-        let deadline = tokio::time::sleep(wait);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                newest = news.changed() => {
-                    if newest > after {
-                        let lines = self.since(room, after, limit).await?;
-                        if !lines.is_empty() {
-                            return Ok(lines);
-                        }
-                    }
-                }
-                () = &mut deadline => return Ok(Vec::new()),
-                () = feed.closed() => return Ok(Vec::new()),
-            }
+        match self.store.feed().poll(room, after, limit, wait).await {
+            Some(lines) => Ok(lines),
+            None => self.store.since(room, after, limit).await,
         }
     }
 

@@ -248,7 +248,7 @@ async fn held_delivery(
 ) -> (f64, f64) {
     let mut delays = Vec::with_capacity(pollers * samples);
     for i in 0..samples {
-        let cursor = newest_id(client, addr).await;
+        let cursor = settled_newest_id(client, addr).await;
         let (held, seen) = hold_polls(client, addr, cursor, pollers);
         held.await;
         let sent = Instant::now();
@@ -294,6 +294,19 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// The newest id once posts still being committed (after a load) have stopped coming.
+async fn settled_newest_id(client: &reqwest::Client, addr: &str) -> i64 {
+    let mut newest = newest_id(client, addr).await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = newest_id(client, addr).await;
+        if now == newest {
+            return now;
+        }
+        newest = now;
+    }
+}
+
 async fn newest_id(client: &reqwest::Client, addr: &str) -> i64 {
     let snapshot = get_json(client, &format!("http://{addr}/api/snapshot")).await;
     let lines = snapshot["lines"].as_array().unwrap();
@@ -319,7 +332,7 @@ async fn one_post_many_held(
     pid: u32,
     count: usize,
 ) -> FanOut {
-    let cursor = newest_id(client, addr).await;
+    let cursor = settled_newest_id(client, addr).await;
     let request = format!("GET /api/lines?after={cursor}&wait=30 HTTP/1.1\r\nHost: {addr}\r\n\r\n");
     let mut streams = Vec::with_capacity(count);
     for _ in 0..count {
@@ -344,6 +357,11 @@ async fn one_post_many_held(
                     answer.extend_from_slice(&buf[..n]);
                 }
                 assert!(answer.starts_with(b"HTTP/1.1 200"));
+                let text = String::from_utf8_lossy(&answer);
+                assert!(
+                    text.contains("to everyone"),
+                    "answered with the line: {text}"
+                );
                 Instant::now()
             })
         })

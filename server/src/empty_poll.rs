@@ -1,11 +1,14 @@
-//! The empty poll, the most frequent request by far ("anything after my cursor?" "no"), is
-//! answered here from the feed's memory, before the server-function machinery and the
-//! protective layers: an answer from memory cannot overload anything. Anything else (a poll
-//! with lines to return, one that asks to be held, a malformed one) takes the full path, which
-//! answers it, or explains the error, exactly as the API contract says.
+//! Polls the feed can answer are answered here from its memory, ahead of the server-function
+//! machinery and the protective layers, with the server function's own body: the empty poll
+//! (the most frequent request by far, "anything after my cursor?" "no") without even
+//! allocating, a poll with recent lines, and a held poll, which waits here with nothing but
+//! its connection and a watch (ten thousand of them fit in little memory). An answer from
+//! memory cannot overload anything. Anything else (history, a cursor older than memory, a
+//! malformed poll) takes the full path, which answers it, or explains the error, exactly as
+//! the API contract says.
 
 use crate::api_fields::{POLL_FIELDS, decode_fields};
-use app::api::{Cursor, LinesSince, PollParams};
+use app::api::{Batch, Cursor, LinesSince, PollParams};
 use app::feed::Feed;
 use app::room::Room;
 use axum::extract::{Request, State};
@@ -14,19 +17,47 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use leptos::server_fn::ServerFn;
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 static GENERAL: LazyLock<Room> = LazyLock::new(Room::general);
 
-pub async fn answer(State(feed): State<Arc<Feed>>, request: Request, next: Next) -> Response {
+/// As every answer but the hashed assets (`caching`): never reused unchecked.
+const HEADERS: [(header::HeaderName, &str); 2] = [
+    (header::CONTENT_TYPE, "application/json"),
+    (header::CACHE_CONTROL, "no-cache"),
+];
+
+/// The empty poll that asks for no wait, outermost: nothing else runs for it.
+pub async fn empty(State(feed): State<Arc<Feed>>, request: Request, next: Next) -> Response {
     if request.method() == Method::GET
+        && request.uri().path() == LinesSince::PATH
         && let Some(after) = empty_poll_after(request.uri(), &feed)
     {
-        let headers = [
-            (header::CONTENT_TYPE, "application/json"),
-            // As every answer but the hashed assets (`caching`): never reused unchecked.
-            (header::CACHE_CONTROL, "no-cache"),
-        ];
-        return (headers, empty_batch_json(after)).into_response();
+        return (HEADERS, empty_batch_json(after)).into_response();
+    }
+    next.run(request).await
+}
+
+/// Any other poll memory can answer, held or not; inside compression and the protective
+/// limits (which let held polls through uncounted).
+pub async fn from_memory(State(feed): State<Arc<Feed>>, request: Request, next: Next) -> Response {
+    if request.method() != Method::GET || request.uri().path() != LinesSince::PATH {
+        return next.run(request).await;
+    }
+    let params = poll_params(request.uri().query().unwrap_or(""));
+    if let Some(PollParams {
+        room,
+        cursor: Cursor::After(after),
+        limit,
+        wait,
+    }) = params
+    {
+        let wait = Duration::from_secs(u64::from(wait));
+        if let Some(lines) = feed.poll(&room, after, limit as usize, wait).await {
+            let batch = Batch::new(after, lines);
+            let json = serde_json::to_string(&batch).expect("a batch serialises");
+            return (HEADERS, json).into_response();
+        }
     }
     next.run(request).await
 }
@@ -34,9 +65,6 @@ pub async fn answer(State(feed): State<Arc<Feed>>, request: Request, next: Next)
 /// `after`, when `uri` is a valid poll that asks for no wait and whose answer is empty because
 /// nothing in its room is newer.
 fn empty_poll_after(uri: &Uri, feed: &Feed) -> Option<i64> {
-    if uri.path() != LinesSince::PATH {
-        return None;
-    }
     let query = uri.query().unwrap_or("");
     if let Some(after) = plain_poll_after(query) {
         return (after >= feed.newest(&GENERAL)).then_some(after);

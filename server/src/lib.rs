@@ -129,7 +129,9 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
         .layer(from_fn_with_state(limiter, rate_limit::limit_posts))
         .layer(from_fn(api_fields::check))
         .layer(from_fn(security::refuse_cross_site))
-        .layer(from_fn(rooms::canonical_paths));
+        .layer(from_fn(rooms::canonical_paths))
+        // Polls with lines in memory, and held polls: answered here, compressed like any answer.
+        .layer(from_fn_with_state(feed.clone(), empty_poll::from_memory));
     let compressed = app.layer(
         // Pages and larger API answers, at the fastest level: on 2 cores the CPU is the
         // bottleneck, not the bytes. Small answers (a post's line, a short poll) go as they
@@ -141,7 +143,7 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
     let protected = protect::apply(compressed, config.limits(), per_client)
         .layer(from_fn(reply::api_errors))
         .layer(from_fn_with_state(hashed_assets, caching::cache_control))
-        .layer(from_fn_with_state(feed, empty_poll::answer))
+        .layer(from_fn_with_state(feed, empty_poll::empty))
         .layer(from_fn_with_state(hosts, hosts::check))
         .layer(from_fn_with_state(store, health::answer))
         .layer(from_fn_with_state(Arc::new(clients), observe::track));
