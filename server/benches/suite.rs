@@ -151,7 +151,10 @@ async fn run(plan: &Plan, full: bool) -> String {
             "one post, {} held polls: answered after the post's acknowledgement (p50 / p99)",
             plan.held_polls
         ),
-        format!("{:.0} ms / {:.0} ms", fan_out.p50_ms, fan_out.p99_ms),
+        format!(
+            "{:.0} ms / {:.0} ms ({} answered with the line)",
+            fan_out.p50_ms, fan_out.p99_ms, fan_out.answered_with_line
+        ),
         "",
     );
     table.row(
@@ -222,7 +225,15 @@ async fn run(plan: &Plan, full: bool) -> String {
 fn spawn_server(database: &Path) -> (Child, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
     command
-        .args(["--addr", "127.0.0.1:0", "--post-rate", "0", "--database"])
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--post-rate",
+            "0",
+            "--max-held-polls",
+            "50000",
+        ])
+        .arg("--database")
         .arg(database);
     process::spawn_listening(command)
 }
@@ -321,6 +332,8 @@ struct FanOut {
     p50_ms: f64,
     p99_ms: f64,
     rss_mb: f64,
+    /// Held polls that were still held when the line came (the others timed out or were cut).
+    answered_with_line: usize,
 }
 
 /// `count` connections each hold a poll (plain sockets: the client's own cost stays small);
@@ -357,12 +370,8 @@ async fn one_post_many_held(
                     answer.extend_from_slice(&buf[..n]);
                 }
                 assert!(answer.starts_with(b"HTTP/1.1 200"));
-                let text = String::from_utf8_lossy(&answer);
-                assert!(
-                    text.contains("to everyone"),
-                    "answered with the line: {text}"
-                );
-                Instant::now()
+                let with_line = String::from_utf8_lossy(&answer).contains("to everyone");
+                (with_line, Instant::now())
             })
         })
         .collect();
@@ -370,14 +379,17 @@ async fn one_post_many_held(
     let acknowledged = Instant::now();
     let mut delays = Vec::with_capacity(count);
     for answer in answers {
-        let at = answer.await.unwrap();
-        delays.push(at.saturating_duration_since(acknowledged).as_secs_f64() * 1000.0);
+        let (with_line, at) = answer.await.unwrap();
+        if with_line {
+            delays.push(at.saturating_duration_since(acknowledged).as_secs_f64() * 1000.0);
+        }
     }
     delays.sort_by(f64::total_cmp);
     FanOut {
         p50_ms: percentile(&delays, 0.5),
         p99_ms: percentile(&delays, 0.99),
         rss_mb,
+        answered_with_line: delays.len(),
     }
 }
 
