@@ -347,14 +347,33 @@ async fn one_post_many_held(
 ) -> FanOut {
     let cursor = settled_newest_id(client, addr).await;
     let request = format!("GET /api/lines?after={cursor}&wait=30 HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    // Opened 256 at a time: one by one, the first would wait out their 30 s before the last
+    // is open.
+    let opening = Instant::now();
     let mut streams = Vec::with_capacity(count);
-    for _ in 0..count {
-        let mut stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .expect("connect (is the open-files limit high enough?)");
-        stream.write_all(request.as_bytes()).await.unwrap();
-        streams.push(stream);
+    for batch in (0..count).collect::<Vec<_>>().chunks(256) {
+        let opened: Vec<_> = batch
+            .iter()
+            .map(|_| {
+                let (addr, request) = (addr.to_owned(), request.clone());
+                tokio::spawn(async move {
+                    let mut stream = tokio::net::TcpStream::connect(addr)
+                        .await
+                        .expect("connect (is the open-files limit high enough?)");
+                    stream.write_all(request.as_bytes()).await.unwrap();
+                    stream
+                })
+            })
+            .collect();
+        for stream in opened {
+            streams.push(stream.await.unwrap());
+        }
     }
+    let opened_in = opening.elapsed();
+    assert!(
+        opened_in < Duration::from_secs(20),
+        "opening {count} held polls took {opened_in:?}: the first would time out"
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_mb = rss_mb(pid);
     let answers: Vec<_> = streams

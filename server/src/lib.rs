@@ -73,7 +73,15 @@ pub fn leptos_options() -> LeptosOptions {
         .then(|| get_configuration(None).ok())
         .flatten()
         .map(|conf| conf.leptos_options)
-        .unwrap_or_else(|| LeptosOptions::builder().output_name(OUTPUT_NAME).build());
+        .unwrap_or_else(|| {
+            // Where cargo-leptos puts the site, as the workspace's metadata says.
+            let site_root =
+                std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".to_owned());
+            LeptosOptions::builder()
+                .output_name(OUTPUT_NAME)
+                .site_root(site_root)
+                .build()
+        });
     // cargo-leptos leaves the file names' hashes beside the binary it built (`hash-files`);
     // a binary started on its own, not by cargo-leptos, finds them there too.
     let hashes = std::env::current_exe()
