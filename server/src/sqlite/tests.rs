@@ -222,6 +222,29 @@ fn open_stalled(path: &Path, queue_timeout: Duration) -> (Arc<SqliteStore>, Arc<
     )
 }
 
+/// Posts `text` with the writer armed to stall: returns once its commit is held.
+async fn post_stalled(
+    store: &Arc<SqliteStore>,
+    stall: &Arc<Stall>,
+    text: &'static str,
+) -> tokio::task::JoinHandle<Result<Line, StoreError>> {
+    stall.arm();
+    let post = tokio::spawn({
+        let store = store.clone();
+        async move { store.append(line(text)).await }
+    });
+    let stall = stall.clone();
+    tokio::task::spawn_blocking(move || stall.wait_until_stalled())
+        .await
+        .unwrap();
+    post
+}
+
+async fn texts_in_general(store: &SqliteStore) -> Vec<String> {
+    let lines = store.since(&general(), 0, 10).await.unwrap();
+    lines.into_iter().map(|l| l.text).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_failing_post_fails_alone_in_its_group() {
     let harness = Sqlite::new();
@@ -235,17 +258,7 @@ async fn one_failing_post_fails_alone_in_its_group() {
         )
         .unwrap();
     // Hold the first commit so that the rest queue up and go in one group.
-    stall.arm();
-    let first = tokio::spawn({
-        let store = store.clone();
-        async move { store.append(line("first")).await }
-    });
-    tokio::task::spawn_blocking({
-        let stall = stall.clone();
-        move || stall.wait_until_stalled()
-    })
-    .await
-    .unwrap();
+    let first = post_stalled(&store, &stall, "first").await;
     let texts = ["a", "b", "poison", "c", "d"];
     let mut posts = Vec::new();
     for (queued, text) in (1..).zip(texts) {
@@ -273,14 +286,10 @@ async fn one_failing_post_fails_alone_in_its_group() {
         [1, 5],
         "the four good posts and the bad one in one group"
     );
-    let all: Vec<_> = store
-        .since(&general(), 0, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.text)
-        .collect();
-    assert_eq!(all, ["first", "a", "b", "c", "d"]);
+    assert_eq!(
+        texts_in_general(&store).await,
+        ["first", "a", "b", "c", "d"]
+    );
     assert_eq!(stored, ["a", "b", "c", "d"]);
 }
 
@@ -289,17 +298,7 @@ async fn a_post_taken_by_the_writer_is_answered_with_its_outcome_however_long_it
     let harness = Sqlite::new();
     let queue_timeout = Duration::from_millis(200);
     let (store, stall) = open_stalled(&harness.path, queue_timeout);
-    stall.arm();
-    let taken = tokio::spawn({
-        let store = store.clone();
-        async move { store.append(line("taken")).await }
-    });
-    tokio::task::spawn_blocking({
-        let stall = stall.clone();
-        move || stall.wait_until_stalled()
-    })
-    .await
-    .unwrap();
+    let taken = post_stalled(&store, &stall, "taken").await;
     // Queued behind the stalled commit: it runs out of time and is answered 503...
     let queued = store.append(line("queued")).await;
     assert!(
@@ -314,13 +313,7 @@ async fn a_post_taken_by_the_writer_is_answered_with_its_outcome_however_long_it
     stall.release();
     let taken = taken.await.unwrap().unwrap();
     // Exactly what the answers said: the first stored, the one told 503 never.
-    let texts: Vec<_> = store
-        .since(&general(), 0, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.text)
-        .collect();
+    let texts = texts_in_general(&store).await;
     assert_eq!(texts, ["taken"]);
     assert_eq!(taken.text, "taken");
     // The writer goes on.

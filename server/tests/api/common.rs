@@ -151,6 +151,12 @@ impl TestServer {
             .unwrap()
     }
 
+    /// The JSON of a GET of `path`.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let res = self.client.get(self.url(path)).send().await.unwrap();
+        res.json().await.unwrap()
+    }
+
     pub async fn send_owned(&self, form: Vec<(&str, &str)>) -> (StatusCode, Value) {
         self.send(&form).await
     }

@@ -65,15 +65,7 @@ async fn each_rooms_pollers_see_exactly_their_rooms_lines_in_order() {
         );
     }
     // Every room is listed, newest activity first.
-    let rooms: serde_json::Value = server
-        .client
-        .get(server.url("/api/rooms"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rooms = server.get_json("/api/rooms").await;
     let listed = rooms["rooms"].as_array().unwrap();
     assert_eq!(listed.len(), ROOMS.len());
     let newest: Vec<i64> = listed
@@ -156,14 +148,6 @@ async fn room_addresses_are_canonical() {
         .send(&[("screenname", "a"), ("text", ""), ("room", "never")])
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let rooms: serde_json::Value = server
-        .client
-        .get(server.url("/api/rooms"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rooms = server.get_json("/api/rooms").await;
     assert_eq!(rooms, json!({"rooms": []}));
 }
