@@ -85,6 +85,18 @@ impl Feed {
         }
     }
 
+    /// A feed of a store's newest lines (newest first, as a store reads them: up to
+    /// [`RECENT_LINES`]) and the newest line of each room.
+    pub fn from_newest(mut newest_first: Vec<Posted>, rooms: Vec<RoomActivity>) -> Self {
+        newest_first.reverse();
+        // Complete above the line before the oldest held, or everything when all fit.
+        let floor = match newest_first.first() {
+            Some(oldest) if newest_first.len() >= RECENT_LINES => oldest.line.id - 1,
+            _ => 0,
+        };
+        Self::new(newest_first, floor, rooms)
+    }
+
     /// An empty feed, for an empty store.
     pub fn empty() -> Self {
         Self::new(Vec::new(), 0, Vec::new())

@@ -14,9 +14,15 @@ pub struct Config {
     #[arg(long, env = "CHAT_ADDR")]
     pub addr: Option<SocketAddr>,
 
-    /// SQLite database file; created with its schema on first start.
-    #[arg(long, env = "CHAT_DB", default_value = "chat.sqlite3")]
-    pub database: PathBuf,
+    /// Where the chat is kept: a SQLite file (created with its schema on first start), or a
+    /// PostgreSQL URL (`postgres://` or `postgresql://`) that several servers can share.
+    #[arg(long, env = "CHAT_DB", default_value = "chat.sqlite3", value_parser = parse_database)]
+    pub database: Database,
+
+    /// Connections to PostgreSQL this server keeps at most (with a PostgreSQL --database).
+    #[arg(long, env = "CHAT_DB_POOL", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub db_pool: u32,
 
     /// How often pages poll for new lines, in milliseconds.
     #[arg(long, env = "CHAT_POLL_MS", default_value_t = 2000,
@@ -95,6 +101,56 @@ pub struct Config {
     #[arg(long, env = "CHAT_REQUEST_TIMEOUT", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub request_timeout: u64,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Copies a SQLite chat (every line and idempotency key with its id, rooms included) into
+    /// an empty PostgreSQL database, then exits. Stop the server first; the copy is one
+    /// transaction, so a failed copy leaves nothing behind and can be run again.
+    MigrateTo {
+        /// The PostgreSQL database, e.g. postgres://chat@db.internal/chat
+        url: String,
+        /// The SQLite file to copy.
+        #[arg(long)]
+        from: PathBuf,
+    },
+}
+
+/// Where the chat is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+/// A PostgreSQL URL by its scheme; anything else is a SQLite path.
+fn parse_database(text: &str) -> Result<Database, String> {
+    let lower = text.get(..13).unwrap_or(text).to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        Ok(Database::Postgres(text.to_owned()))
+    } else if text.is_empty() {
+        Err("the database path is empty".to_owned())
+    } else {
+        Ok(Database::Sqlite(PathBuf::from(text)))
+    }
+}
+
+impl std::fmt::Display for Database {
+    /// The path, or the URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres(url) => match crate::postgres::connection_config(url) {
+                Ok(config) => write!(f, "postgres://{}", crate::postgres::describe(&config)),
+                Err(_) => f.write_str("postgres://(invalid URL)"),
+            },
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -143,6 +199,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn flags_parse_and_are_checked() {
@@ -174,5 +231,21 @@ mod tests {
         assert!(Config::from_flags(["server", "--trusted-proxy", "10.0.0.0/99"]).is_err());
         assert!(Config::from_flags(["server", "--poll-ms", "5"]).is_err());
         assert!(Config::from_flags(["server", "--history", "0"]).is_err());
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgres() {
+        let url = "postgresql://chat:secret@db.internal:5433/chat";
+        let config = Config::from_flags(["server", "--database", url]).unwrap();
+        assert_eq!(config.database, Database::Postgres(url.to_owned()));
+        assert_eq!(config.database.to_string(), "postgres://db.internal:5433/chat");
+        let sqlite = Config::from_flags(["server", "--database", "postgres.db"]).unwrap();
+        assert_eq!(sqlite.database, Database::Sqlite("postgres.db".into()));
+        assert_eq!(Config::defaults().db_pool, 16);
+        let migrate = Config::from_flags(["server", "migrate-to", url, "--from", "chat.sqlite3"]);
+        assert!(matches!(
+            migrate.unwrap().command,
+            Some(Command::MigrateTo { from, .. }) if from == Path::new("chat.sqlite3")
+        ));
     }
 }

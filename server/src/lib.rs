@@ -10,6 +10,8 @@ mod hosts;
 pub mod metrics;
 mod observe;
 mod openapi;
+pub mod post_queue;
+pub mod postgres;
 pub mod protect;
 pub mod rate_limit;
 mod reply;
@@ -24,7 +26,7 @@ use app::store::{Backend, ChatStore};
 use app::{App, shell};
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
-use config::Config;
+use config::{Config, Database};
 use leptos::prelude::*;
 use leptos_axum::{
     AxumRouteListing, LeptosRoutes, file_and_error_handler_with_context, generate_route_list,
@@ -46,6 +48,8 @@ const OUTPUT_NAME: &str = "chat";
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] sqlite::OpenError),
+    #[error(transparent)]
+    Postgres(#[from] postgres::OpenError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -182,14 +186,22 @@ pub async fn start(
     options: LeptosOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
-    let store = sqlite::SqliteStore::open_with(
-        &config.database,
-        sqlite::Options {
-            queue_timeout: Some(config.limits().request_timeout),
-            commit_hook: None,
-        },
-    )?;
-    start_with_store(config, options, Arc::new(store), shutdown).await
+    let store = open_store(config).await?;
+    start_with_store(config, options, store, shutdown).await
+}
+
+/// The store `--database` names, opened (and, on PostgreSQL, connected).
+pub async fn open_store(config: &Config) -> Result<Arc<dyn ChatStore>, StartError> {
+    let options = post_queue::Options {
+        queue_timeout: Some(config.limits().request_timeout),
+        commit_hook: None,
+    };
+    Ok(match &config.database {
+        Database::Sqlite(path) => Arc::new(sqlite::SqliteStore::open_with(path, options)?),
+        Database::Postgres(url) => {
+            Arc::new(postgres::PgStore::open(url, config.db_pool as usize, options).await?)
+        }
+    })
 }
 
 /// [`start`] with a store of the caller's (another backend, or a test's).

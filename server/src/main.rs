@@ -1,5 +1,5 @@
 use clap::Parser;
-use server::config::{Config, LogFormat};
+use server::config::{Command, Config, LogFormat};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -19,6 +19,9 @@ async fn main() -> ExitCode {
             .init(),
     }
 
+    if let Some(Command::MigrateTo { url, from }) = &config.command {
+        return migrate_to(url, from).await;
+    }
     let running = match server::start(&config, server::leptos_options(), shutdown_signal()).await {
         Ok(running) => running,
         Err(err) => {
@@ -29,7 +32,7 @@ async fn main() -> ExitCode {
     tracing::info!(
         "chat at http://{}/ (database {})",
         running.addr,
-        config.database.display()
+        config.database
     );
     if let Some(at) = running.metrics_addr {
         tracing::info!("metrics at http://{at}/metrics");
@@ -45,6 +48,26 @@ async fn main() -> ExitCode {
         }
         Err(err) => {
             tracing::error!("server task failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `server migrate-to`: one line saying what was copied, or why not.
+async fn migrate_to(url: &str, from: &std::path::Path) -> ExitCode {
+    match server::postgres::migrate_to::copy(from, url, |_| Ok(())).await {
+        Ok(copied) => {
+            println!(
+                "copied {} lines, {} idempotency keys and {} rooms from {} to PostgreSQL",
+                copied.lines,
+                copied.keys,
+                copied.rooms,
+                from.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            tracing::error!("{err}");
             ExitCode::FAILURE
         }
     }

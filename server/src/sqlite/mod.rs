@@ -9,19 +9,18 @@
 mod schema;
 mod writer;
 
+pub use crate::post_queue::{CommitHook, Options};
 pub use schema::{MIGRATIONS, SchemaError, migrate};
-pub use writer::CommitHook;
 
+use crate::post_queue::rfc3339;
 use app::feed::{Feed, Posted, RECENT_LINES};
 use app::line::{Line, NewLine};
 use app::room::{Room, RoomActivity};
 use app::store::{ChatStore, StoreError};
-use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags, Row};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use writer::Writer;
 
 /// Read-only connections in the pool: one per core is plenty, reads are short.
@@ -40,19 +39,6 @@ pub enum OpenError {
     #[error("cannot start the database writer: {0}")]
     Writer(std::io::Error),
 }
-
-/// How the store behaves beyond its file.
-#[derive(Clone, Default)]
-pub struct Options {
-    /// How long a post may wait in the queue before it is answered 503 and never stored (once
-    /// the writer has taken it, it is answered with the outcome, however long that takes).
-    pub queue_timeout: Option<Duration>,
-    /// Called on the writer thread before each commit (tests stall or observe commits).
-    pub commit_hook: Option<CommitHook>,
-}
-
-/// The longest a post waits to be taken by the writer, unless configured.
-const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl SqliteStore {
     /// Opens (or creates, with its schema) the database at `path`.
@@ -81,13 +67,7 @@ impl SqliteStore {
             .collect::<Result<Vec<_>, rusqlite::Error>>()
             .map_err(|e| open_error(e.into()))?;
 
-        let writer = Writer::start(
-            conn,
-            feed.clone(),
-            options.queue_timeout.unwrap_or(QUEUE_TIMEOUT),
-            options.commit_hook,
-        )
-        .map_err(OpenError::Writer)?;
+        let writer = Writer::start(conn, feed.clone(), options).map_err(OpenError::Writer)?;
         Ok(Self {
             writer,
             readers: Arc::new(ReadPool {
@@ -116,7 +96,7 @@ impl SqliteStore {
 
 /// The feed as the database stands: its newest lines and every room's newest line.
 fn load_feed(conn: &Connection) -> rusqlite::Result<Feed> {
-    let mut recent = conn
+    let newest_first = conn
         .prepare("SELECT id, screenname, text, created, room FROM lines ORDER BY id DESC LIMIT ?1")?
         .query_map([RECENT_LINES as i64], |row| {
             Ok(Posted {
@@ -125,12 +105,6 @@ fn load_feed(conn: &Connection) -> rusqlite::Result<Feed> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    recent.reverse();
-    // Complete above the line before the oldest held, or everything when all fit.
-    let floor = match recent.first() {
-        Some(oldest) if recent.len() == RECENT_LINES => oldest.line.id - 1,
-        _ => 0,
-    };
     let rooms = conn
         .prepare("SELECT name, newest_id, newest_at FROM rooms")?
         .query_map([], |row| {
@@ -141,7 +115,7 @@ fn load_feed(conn: &Connection) -> rusqlite::Result<Feed> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(Feed::new(recent, floor, rooms))
+    Ok(Feed::from_newest(newest_first, rooms))
 }
 
 #[async_trait::async_trait]
@@ -222,13 +196,6 @@ impl ReadPool {
         };
         query(&conn)
     }
-}
-
-/// Milliseconds since the Unix epoch, as stored, to the API's RFC 3339 form.
-fn rfc3339(created_ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(created_ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 fn line_from_row(row: &Row<'_>) -> rusqlite::Result<Line> {

@@ -1,4 +1,5 @@
 use super::*;
+use std::time::Duration;
 use crate::store_contract::{Harness, general, ids, in_room, keyed, line};
 use std::sync::Condvar;
 

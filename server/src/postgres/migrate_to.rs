@@ -1,0 +1,189 @@
+//! `server migrate-to <postgres-url> --from <sqlite-file>`: copies a SQLite chat into an empty
+//! PostgreSQL database, every line and idempotency key with its id, rooms included.
+//!
+//! The copy is one transaction: a copy that fails leaves the target as it was (empty), so it
+//! can simply be run again.
+
+use super::{DbError, OpenError, SchemaError, connection_config, describe};
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+
+/// Rows sent per statement.
+const CHUNK: usize = 5_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("cannot open the SQLite database {path}: {source}")]
+    Source { path: String, source: crate::sqlite::SchemaError },
+    #[error("reading the SQLite database failed: {0}")]
+    Read(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Target(#[from] OpenError),
+    #[error("cannot connect to PostgreSQL at {at}: {source}")]
+    Connect { at: String, source: tokio_postgres::Error },
+    #[error("cannot prepare the PostgreSQL database: {0}")]
+    Schema(#[from] SchemaError),
+    #[error(
+        "the PostgreSQL database already holds {0} lines; migrate-to copies only into an empty chat"
+    )]
+    NotEmpty(i64),
+    #[error("writing to PostgreSQL failed (nothing was kept; run it again): {0}")]
+    Write(#[from] DbError),
+}
+
+impl From<tokio_postgres::Error> for CopyError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        CopyError::Write(err.into())
+    }
+}
+
+/// What was copied.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Copied {
+    pub lines: u64,
+    pub keys: u64,
+    pub rooms: u64,
+}
+
+/// Copies the chat in the SQLite file `from` into the PostgreSQL database at `url`.
+/// `after_chunk` is called after each chunk of lines is sent (tests make it fail there).
+pub async fn copy(
+    from: &Path,
+    url: &str,
+    mut after_chunk: impl FnMut(u64) -> Result<(), DbError>,
+) -> Result<Copied, CopyError> {
+    let source = open_source(from)?;
+    let config = connection_config(url)?;
+    let (mut client, connection) =
+        config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|source| CopyError::Connect {
+                at: describe(&config),
+                source,
+            })?;
+    let driver = tokio::spawn(connection);
+    super::migrate(&mut client, super::MIGRATIONS.len()).await?;
+
+    let tx = client.transaction().await?;
+    // Also keeps servers from posting while the copy runs.
+    tx.execute("LOCK TABLE lines, line_counter IN EXCLUSIVE MODE", &[])
+        .await?;
+    let held: i64 = tx.query_one("SELECT count(*) FROM lines", &[]).await?.get(0);
+    if held > 0 {
+        return Err(CopyError::NotEmpty(held));
+    }
+    let mut copied = Copied::default();
+
+    let insert_lines = tx
+        .prepare(
+            "INSERT INTO lines (id, room, screenname, text, created)
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[])",
+        )
+        .await?;
+    let mut read = source
+        .prepare("SELECT id, room, screenname, text, created FROM lines WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+    let mut last = 0_i64;
+    loop {
+        let mut cols = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let rows = read.query_map((last, CHUNK as i64), |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, i64>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, room, name, text, created) = row?;
+            cols.0.push(id);
+            cols.1.push(room);
+            cols.2.push(name);
+            cols.3.push(text);
+            cols.4.push(created);
+        }
+        let Some(&newest) = cols.0.last() else { break };
+        last = newest;
+        copied.lines += tx
+            .execute(&insert_lines, &[&cols.0, &cols.1, &cols.2, &cols.3, &cols.4])
+            .await?;
+        after_chunk(copied.lines)?;
+    }
+
+    copied.keys = copy_keys(&source, &tx).await?;
+    copied.rooms = copy_rooms(&source, &tx).await?;
+    tx.execute("UPDATE line_counter SET last_id = $1", &[&last])
+        .await?;
+    tx.commit().await?;
+    drop(client);
+    let _ = driver.await;
+    Ok(copied)
+}
+
+/// The source, read-only, at the schema this server writes.
+fn open_source(path: &Path) -> Result<Connection, CopyError> {
+    let failed = |source: crate::sqlite::SchemaError| CopyError::Source {
+        path: path.display().to_string(),
+        source,
+    };
+    if !path.exists() {
+        return Err(failed(rusqlite::Error::InvalidPath(path.to_owned()).into()));
+    }
+    // Brought up to date first (a chat last served by an older server), then read alone.
+    let mut conn = Connection::open(path).map_err(|e| failed(e.into()))?;
+    crate::sqlite::migrate(&mut conn, crate::sqlite::MIGRATIONS.len()).map_err(failed)?;
+    drop(conn);
+    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| failed(e.into()))
+}
+
+async fn copy_keys(
+    source: &Connection,
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<u64, CopyError> {
+    let insert = tx
+        .prepare(
+            "INSERT INTO idempotency (key, line_id, created)
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[])",
+        )
+        .await?;
+    let mut read = source
+        .prepare("SELECT key, line_id, created FROM idempotency WHERE key > ?1 ORDER BY key LIMIT ?2")?;
+    let (mut last, mut copied) = (String::new(), 0);
+    loop {
+        let mut cols = (Vec::<String>::new(), Vec::<i64>::new(), Vec::<i64>::new());
+        for row in read.query_map((&last, CHUNK as i64), |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })? {
+            let (key, id, created) = row?;
+            cols.0.push(key);
+            cols.1.push(id);
+            cols.2.push(created);
+        }
+        let Some(newest) = cols.0.last() else { break };
+        last.clone_from(newest);
+        copied += tx.execute(&insert, &[&cols.0, &cols.1, &cols.2]).await?;
+    }
+    Ok(copied)
+}
+
+async fn copy_rooms(
+    source: &Connection,
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<u64, CopyError> {
+    let mut cols = (Vec::<String>::new(), Vec::<i64>::new(), Vec::<i64>::new());
+    let mut read = source.prepare("SELECT name, newest_id, newest_at FROM rooms")?;
+    for row in read.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))? {
+        let (name, id, at) = row?;
+        cols.0.push(name);
+        cols.1.push(id);
+        cols.2.push(at);
+    }
+    Ok(tx
+        .execute(
+            "INSERT INTO rooms (name, newest_id, newest_at)
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[])",
+            &[&cols.0, &cols.1, &cols.2],
+        )
+        .await?)
+}

@@ -1,0 +1,303 @@
+//! The PostgreSQL store: several chat servers share one database.
+//!
+//! - Writes: each server has one writer task doing group commit, like SQLite's writer. A post
+//!   is acknowledged only after its transaction commits (`synchronous_commit = on`).
+//! - Order across servers: a transaction takes the lock on the one row of `line_counter` first
+//!   and holds it until it commits, and its lines get the ids after the counter's. So ids are
+//!   handed out in commit order: when id n is visible, every id below it is visible too, and a
+//!   poller's cursor can never pass a line that commits later. (The usual failure of "id >
+//!   cursor" over a sequence, an id taken early and committed late, cannot happen.)
+//! - Wake-ups across servers: a commit sends NOTIFY on [`follow::CHANNEL`]; every server
+//!   listens and catches its feed up from the database (see [`follow`]).
+//! - Reads: a pool of connections (`--db-pool`); only cursors older than the feed reach it.
+
+pub mod migrate_to;
+pub mod sandbox;
+mod follow;
+mod schema;
+mod writer;
+
+pub use schema::{MIGRATIONS, SchemaError, migrate};
+
+use crate::post_queue::{self, PostQueue, rfc3339};
+use app::feed::{Feed, Posted, RECENT_LINES};
+use app::line::{Line, NewLine};
+use app::room::{Room, RoomActivity};
+use app::store::{ChatStore, StoreError};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use follow::Follower;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_postgres::Row;
+
+/// How long a request waits for a pooled connection, or for a new one to be made, before it
+/// is answered 503.
+const POOL_WAIT: Duration = Duration::from_secs(2);
+/// How long connecting may take (also at start: an unreachable server is an error, not a hang).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct PgStore {
+    queue: PostQueue,
+    pool: Pool,
+    feed: Arc<Feed>,
+    /// The writer, the listener and the periodic check.
+    tasks: Vec<JoinHandle<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("the PostgreSQL URL is not valid: {0}")]
+    Url(tokio_postgres::Error),
+    #[error("cannot make the connection pool: {0}")]
+    Pool(String),
+    #[error("cannot connect to PostgreSQL at {at}: {source}")]
+    Connect { at: String, source: PoolError },
+    #[error("cannot prepare the database at {at}: {source}")]
+    Schema { at: String, source: SchemaError },
+    #[error("cannot read the chat from the database at {at}: {source}")]
+    Load { at: String, source: DbError },
+}
+
+/// A failed database call.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("no connection: {0}")]
+    Pool(#[from] PoolError),
+    #[error("the connection closed")]
+    Closed,
+    #[error("a stored room name is not valid: {0}")]
+    Room(String),
+}
+
+impl From<DbError> for StoreError {
+    fn from(err: DbError) -> Self {
+        metrics::counter!(crate::metrics::names::STORE_ERRORS).increment(1);
+        StoreError::Unavailable(err.to_string())
+    }
+}
+
+/// The connection settings of `url`, with what the store relies on: a commit is durable when
+/// it returns, and connecting gives up in time.
+pub fn connection_config(url: &str) -> Result<tokio_postgres::Config, OpenError> {
+    let mut config = tokio_postgres::Config::from_str(url).map_err(OpenError::Url)?;
+    let options = match config.get_options() {
+        Some(given) => format!("{given} -c synchronous_commit=on"),
+        None => "-c synchronous_commit=on".to_owned(),
+    };
+    config.options(&options);
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("chat");
+    }
+    Ok(config)
+}
+
+/// Where `config` connects, for messages (never the password).
+pub fn describe(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config.get_dbname().unwrap_or("(default database)");
+    format!("{host}:{port}/{db}")
+}
+
+impl PgStore {
+    /// Connects to the database at `url` with up to `pool_size` connections, brings its schema
+    /// up to date and starts the writer and the listener.
+    pub async fn open(
+        url: &str,
+        pool_size: usize,
+        options: post_queue::Options,
+    ) -> Result<Self, OpenError> {
+        let config = connection_config(url)?;
+        let at = describe(&config);
+        let manager = Manager::from_config(
+            config.clone(),
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(2))
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(POOL_WAIT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|err| OpenError::Pool(err.to_string()))?;
+        let mut client = pool.get().await.map_err(|source| OpenError::Connect {
+            at: at.clone(),
+            source,
+        })?;
+        migrate(&mut client, MIGRATIONS.len())
+            .await
+            .map_err(|source| OpenError::Schema {
+                at: at.clone(),
+                source,
+            })?;
+        let feed = Arc::new(
+            load_feed(&client)
+                .await
+                .map_err(|source| OpenError::Load { at, source })?,
+        );
+        drop(client);
+
+        let follower = Arc::new(Follower::new(feed.clone()));
+        let (queue, jobs) = post_queue::channel(options.queue_timeout);
+        let tasks = vec![
+            tokio::spawn(writer::run(
+                pool.clone(),
+                jobs,
+                follower.clone(),
+                options.commit_hook,
+            )),
+            tokio::spawn(follow::listen(config, pool.clone(), follower.clone())),
+            tokio::spawn(follow::check_every(follow::CHECK_EVERY, pool.clone(), follower)),
+        ];
+        Ok(Self {
+            queue,
+            pool,
+            feed,
+            tasks,
+        })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.pool.get().await.map_err(DbError::from)?)
+    }
+}
+
+impl Drop for PgStore {
+    /// The listener and the check stop; the writer stops once the queue is empty (the store
+    /// is dropped after the last request that could post).
+    fn drop(&mut self) {
+        for task in &self.tasks[1..] {
+            task.abort();
+        }
+    }
+}
+
+/// The feed as the database stands: its newest lines and every room's newest line.
+async fn load_feed(client: &deadpool_postgres::Object) -> Result<Feed, DbError> {
+    let newest_first = client
+        .query(
+            "SELECT id, screenname, text, created, room FROM lines ORDER BY id DESC LIMIT $1",
+            &[&(RECENT_LINES as i64)],
+        )
+        .await?
+        .iter()
+        .map(posted_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let rooms = client
+        .query("SELECT name, newest_id, newest_at FROM rooms", &[])
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(RoomActivity {
+                name: room_from(row.try_get(0)?)?,
+                newest_id: row.try_get(1)?,
+                newest_at: rfc3339(row.try_get(2)?),
+            })
+        })
+        .collect::<Result<Vec<_>, DbError>>()?;
+    Ok(Feed::from_newest(newest_first, rooms))
+}
+
+#[async_trait::async_trait]
+impl ChatStore for PgStore {
+    async fn append(&self, line: NewLine) -> Result<Line, StoreError> {
+        self.queue.append(line).await
+    }
+
+    async fn since(&self, room: &Room, after: i64, limit: usize) -> Result<Vec<Line>, StoreError> {
+        let client = self.client().await?;
+        let read = async {
+            let query = client
+                .prepare_cached(
+                    "SELECT id, screenname, text, created FROM lines
+                     WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3",
+                )
+                .await?;
+            let rows = client
+                .query(&query, &[&room.as_str(), &after, &(limit as i64)])
+                .await?;
+            rows.iter().map(line_from_row).collect::<Result<Vec<_>, _>>()
+        };
+        Ok(read.await.map_err(DbError::from)?)
+    }
+
+    async fn before(
+        &self,
+        room: &Room,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<Line>, StoreError> {
+        let client = self.client().await?;
+        let read = async {
+            let query = client
+                .prepare_cached(
+                    "SELECT id, screenname, text, created FROM lines
+                     WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+                )
+                .await?;
+            let rows = client
+                .query(&query, &[&room.as_str(), &before, &(limit as i64)])
+                .await?;
+            rows.iter().rev().map(line_from_row).collect::<Result<Vec<_>, _>>()
+        };
+        Ok(read.await.map_err(DbError::from)?)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(DbError::from)?;
+        Ok(())
+    }
+
+    fn feed(&self) -> &Arc<Feed> {
+        &self.feed
+    }
+
+    fn queued_posts(&self) -> usize {
+        self.queue.queued()
+    }
+}
+
+/// A line from a row whose first four columns are id, screenname, text, created.
+fn line_from_row(row: &Row) -> Result<Line, tokio_postgres::Error> {
+    Ok(Line {
+        id: row.try_get(0)?,
+        screenname: row.try_get(1)?,
+        text: row.try_get(2)?,
+        created: rfc3339(row.try_get(3)?),
+    })
+}
+
+/// [`line_from_row`] with its room in the fifth column.
+fn posted_from_row(row: &Row) -> Result<Posted, DbError> {
+    Ok(Posted {
+        line: line_from_row(row)?,
+        room: room_from(row.try_get(4)?)?,
+    })
+}
+
+/// A stored room name; only valid names are ever stored.
+fn room_from(name: String) -> Result<Room, DbError> {
+    Room::parse(&name).map_err(|_| DbError::Room(name))
+}
+
+#[cfg(test)]
+mod tests;

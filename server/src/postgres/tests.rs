@@ -1,0 +1,362 @@
+use super::*;
+use crate::store_contract::{self, Harness, general, ids, line};
+use std::sync::Mutex;
+
+/// A schema of its own on the tests' PostgreSQL server; each `open` is another server process
+/// starting on it (or the same one restarting).
+struct Pg {
+    url: String,
+    options: post_queue::Options,
+}
+
+impl Pg {
+    async fn new() -> Self {
+        Self {
+            url: sandbox::fresh_database().await,
+            options: post_queue::Options::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Harness for Pg {
+    async fn open(&self) -> Arc<dyn ChatStore> {
+        Arc::new(PgStore::open(&self.url, 4, self.options.clone()).await.unwrap())
+    }
+}
+
+mod contract {
+    crate::store_contract_tests!(super::Pg::new().await);
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrates_from_the_previous_version_and_from_empty() {
+    let url = sandbox::fresh_database().await;
+    let mut client = connect(&url).await;
+    migrate(&mut client, 1).await.unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO lines (id, screenname, text, created) VALUES (1, 'ann', 'old', 0);
+             UPDATE line_counter SET last_id = 1;",
+        )
+        .await
+        .unwrap();
+    // Several servers starting at once take turns under the advisory lock.
+    let starts: Vec<_> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PgStore::open(&url, 2, Default::default()).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for start in starts {
+        stores.push(start.await.unwrap().unwrap());
+    }
+    let store = &stores[0];
+    let old = store.since(&general(), 0, 10).await.unwrap();
+    assert_eq!(old.len(), 1);
+    assert_eq!(store.feed().newest(&general()), 1, "the old line is in `general`");
+    let next = store.append(line("new")).await.unwrap();
+    assert_eq!(next.id, 2);
+    let version: i32 = client
+        .query_one("SELECT version FROM chat_schema", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version as usize, MIGRATIONS.len());
+    // A database from a newer server is refused, not damaged.
+    client
+        .batch_execute("UPDATE chat_schema SET version = 99")
+        .await
+        .unwrap();
+    assert!(matches!(
+        PgStore::open(&url, 2, Default::default()).await,
+        Err(OpenError::Schema {
+            source: SchemaError::TooNew(99),
+            ..
+        })
+    ));
+}
+
+/// Two servers on one database: a line committed by either reaches the other's feed and wakes
+/// its held polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_committed_on_one_server_wakes_a_poll_held_on_the_other() {
+    let pg = Pg::new().await;
+    let (a, b) = (pg.open().await, pg.open().await);
+    let held = tokio::spawn({
+        let b = b.clone();
+        async move {
+            b.feed()
+                .poll(&general(), 0, 10, Duration::from_secs(20))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let posted = a.append(line("from a")).await.unwrap();
+    let seen = held.await.unwrap().unwrap();
+    assert_eq!(seen, vec![posted]);
+}
+
+/// The ordering promise, deterministically: server A's transaction has its id and is held
+/// open; server B posts meanwhile. B's line must come after A's, and a poller must see both,
+/// in order, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transaction_held_open_cannot_be_overtaken() {
+    let gate = Arc::new(Gate::default());
+    let url = sandbox::fresh_database().await;
+    let a = Pg {
+        url: url.clone(),
+        options: post_queue::Options {
+            queue_timeout: Some(Duration::from_secs(60)),
+            commit_hook: Some(gate.hook()),
+        },
+    }
+    .open()
+    .await;
+    let b = Pg {
+        url: url.clone(),
+        options: Default::default(),
+    }
+    .open()
+    .await;
+    let reader = Pg {
+        url,
+        options: Default::default(),
+    }
+    .open()
+    .await;
+
+    let from_a = tokio::spawn({
+        let a = a.clone();
+        async move { a.append(line("a, held open")).await.unwrap() }
+    });
+    gate.wait_until_held();
+    let from_b = tokio::spawn({
+        let b = b.clone();
+        async move { b.append(line("b, later")).await.unwrap() }
+    });
+    // While A is open, nothing is visible and B cannot commit.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(reader.since(&general(), 0, 10).await.unwrap().is_empty());
+    assert!(!from_b.is_finished(), "B committed while A held its id");
+    let mut cursor = 0;
+    let mut seen = Vec::new();
+    seen.extend(reader.since(&general(), cursor, 10).await.unwrap());
+    gate.release();
+    let (a_line, b_line) = (from_a.await.unwrap(), from_b.await.unwrap());
+    assert!(a_line.id < b_line.id);
+    // A poller of the third server, from the store and from its feed.
+    while seen.len() < 2 {
+        let batch = reader
+            .feed()
+            .poll(&general(), cursor, 10, Duration::from_secs(5))
+            .await
+            .unwrap();
+        if let Some(last) = batch.last() {
+            cursor = last.id;
+        }
+        seen.extend(batch);
+    }
+    assert_eq!(seen, vec![a_line.clone(), b_line.clone()]);
+    assert_eq!(
+        reader.since(&general(), 0, 10).await.unwrap(),
+        vec![a_line, b_line]
+    );
+}
+
+/// Stalls the commit of one store's first group until released.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<(bool, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl Gate {
+    fn hook(self: &Arc<Self>) -> post_queue::CommitHook {
+        let gate = self.clone();
+        Arc::new(move |_| {
+            let mut state = gate.state.lock().unwrap();
+            state.0 = true;
+            gate.changed.notify_all();
+            while !state.1 {
+                state = gate.changed.wait(state).unwrap();
+            }
+        })
+    }
+
+    fn wait_until_held(&self) {
+        let mut state = self.state.lock().unwrap();
+        while !state.0 {
+            state = self.changed.wait(state).unwrap();
+        }
+    }
+
+    fn release(&self) {
+        self.state.lock().unwrap().1 = true;
+        self.changed.notify_all();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_retried_on_another_server_returns_the_first_line() {
+    let pg = Pg::new().await;
+    let (a, b) = (pg.open().await, pg.open().await);
+    let first = a.append(store_contract::keyed("hi", "k")).await.unwrap();
+    assert_eq!(b.append(store_contract::keyed("hi", "k")).await.unwrap(), first);
+    assert!(matches!(
+        b.append(store_contract::keyed("other", "k")).await,
+        Err(StoreError::KeyReused)
+    ));
+    assert_eq!(ids(&b.since(&general(), 0, 10).await.unwrap()), [first.id]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_keys_are_pruned() {
+    let pg = Pg::new().await;
+    let store = pg.open().await;
+    let kept = store.append(store_contract::keyed("x", "k")).await.unwrap();
+    let client = PgStore::open(&pg.url, 2, Default::default())
+        .await
+        .unwrap()
+        .pool
+        .get()
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    assert_eq!(writer::prune_keys(&client, now).await.unwrap(), 0);
+    assert_eq!(
+        writer::prune_keys(&client, now + post_queue::KEY_LIFETIME_MS + 1000)
+            .await
+            .unwrap(),
+        1
+    );
+    // The key is gone; the line stays.
+    let again = store.append(store_contract::keyed("x", "k")).await.unwrap();
+    assert_ne!(again.id, kept.id);
+}
+
+/// The database goes away and comes back: posts are refused (503) meanwhile, polls are
+/// answered from memory, and everything recovers without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_recovers_when_the_database_comes_back() {
+    let pg = sandbox::Sandbox::start();
+    let store = PgStore::open(&pg.url, 4, Default::default()).await.unwrap();
+    let before = store.append(line("before")).await.unwrap();
+    pg.stop();
+    assert!(matches!(
+        store.append(line("while down")).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(store.ping().await.is_err());
+    assert_eq!(
+        store.feed().since(&general(), 0, 10),
+        Some(vec![before.clone()]),
+        "memory still answers"
+    );
+    pg.restart();
+    let mut after = None;
+    for _ in 0..100 {
+        match store.append(line("after")).await {
+            Ok(line) => {
+                after = Some(line);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let after = after.expect("posts work again once the database is back");
+    store.ping().await.unwrap();
+    assert_eq!(
+        ids(&store.since(&general(), 0, 10).await.unwrap()),
+        [before.id, after.id]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_address_is_an_error_not_a_hang() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("postgres://chat@127.0.0.1:{port}/chat");
+    let err = PgStore::open(&url, 2, Default::default())
+        .await
+        .err()
+        .expect("nothing listens there");
+    assert!(err.to_string().starts_with(&format!(
+        "cannot connect to PostgreSQL at 127.0.0.1:{port}/chat"
+    )));
+    assert!(matches!(
+        PgStore::open("postgres://chat@127.0.0.1:notaport/x", 2, Default::default()).await,
+        Err(OpenError::Url(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_to_copies_everything_and_can_be_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chat.sqlite3");
+    let mut lines = Vec::new();
+    {
+        let sqlite = crate::sqlite::SqliteStore::open(&file).unwrap();
+        for i in 0..12_000 {
+            let new = if i % 3 == 0 {
+                store_contract::in_room("other", &format!("o{i}"))
+            } else {
+                line(&format!("g{i}"))
+            };
+            lines.push(sqlite.append(new).await.unwrap());
+        }
+        sqlite.append(store_contract::keyed("keyed", "key-1")).await.unwrap();
+    }
+    let url = sandbox::fresh_database().await;
+    // A copy that fails half-way leaves nothing behind...
+    let failed = migrate_to::copy(&file, &url, |copied| {
+        if copied >= 5_000 {
+            Err(DbError::Closed)
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    assert!(matches!(failed, Err(migrate_to::CopyError::Write(_))));
+    // ...so it runs again.
+    let copied = migrate_to::copy(&file, &url, |_| Ok(())).await.unwrap();
+    assert_eq!(
+        copied,
+        migrate_to::Copied {
+            lines: 12_001,
+            keys: 1,
+            rooms: 2
+        }
+    );
+    let store = PgStore::open(&url, 2, Default::default()).await.unwrap();
+    let other = Room::parse("other").unwrap();
+    let copied_other = store.since(&other, 0, 500).await.unwrap();
+    let sqlite_other: Vec<_> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 == 0)
+        .map(|(_, l)| l.clone())
+        .take(500)
+        .collect();
+    assert_eq!(copied_other, sqlite_other, "ids, names, texts and times kept");
+    assert_eq!(store.feed().newest(&other), lines[11_999 / 3 * 3].id);
+    let replay = store.append(store_contract::keyed("keyed", "key-1")).await.unwrap();
+    assert_eq!(replay.id, 12_001, "keys came along");
+    let next = store.append(line("next")).await.unwrap();
+    assert_eq!(next.id, 12_002);
+    // A chat is never copied over another.
+    assert!(matches!(
+        migrate_to::copy(&file, &url, |_| Ok(())).await,
+        Err(migrate_to::CopyError::NotEmpty(12_002))
+    ));
+}
