@@ -21,8 +21,9 @@ test:
 tools:
 	.ci/ensure-tools test
 
+# With a throwaway PostgreSQL server (.ci/pg-sandbox) for the PostgreSQL store's tests.
 unit:
-	cargo test -p app -p server
+	.ci/pg-sandbox run cargo test -p app -p server
 
 build:
 	cargo leptos build --release --precompress

@@ -1,7 +1,7 @@
 //! A corpus of bad requests to every endpoint: each is answered 4xx with a readable message,
 //! the server stays up, and the stored lines are unchanged.
 
-use crate::common::TestServer;
+use crate::common::{Kind, TestDb, TestServer, on_both_stores};
 use reqwest::{Method, StatusCode};
 
 struct Case {
@@ -149,9 +149,11 @@ fn corpus() -> Vec<Case> {
     cases
 }
 
-#[tokio::test]
-async fn every_bad_request_gets_a_readable_4xx_and_changes_nothing() {
-    let server = TestServer::start().await;
+on_both_stores!(every_bad_request_gets_a_readable_4xx_and_changes_nothing);
+
+async fn every_bad_request_gets_a_readable_4xx_and_changes_nothing(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let server = TestServer::builder().on(&db).start().await;
     let (status, _) = server
         .send(&[("screenname", "ann"), ("text", "kept")])
         .await;

@@ -4,6 +4,7 @@ use app::store::ChatStore;
 use reqwest::StatusCode;
 use serde_json::Value;
 use server::config::Config;
+use server::postgres::{PgStore, sandbox};
 use server::sqlite::SqliteStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,15 +28,19 @@ type Configure = Box<dyn FnOnce(&mut Config)>;
 #[must_use]
 pub struct Builder {
     database: Option<PathBuf>,
+    postgres: Option<String>,
     store: Option<Arc<dyn ChatStore>>,
     site_root: Option<PathBuf>,
     configure: Vec<Configure>,
 }
 
 impl Builder {
-    /// The SQLite store on the database at `database` (created if missing).
-    pub fn database(mut self, database: &Path) -> Self {
-        self.database = Some(database.to_owned());
+    /// The store `db` names.
+    pub fn on(mut self, db: &TestDb) -> Self {
+        match db {
+            TestDb::Sqlite { path, .. } => self.database = Some(path.clone()),
+            TestDb::Postgres(url) => self.postgres = Some(url.clone()),
+        }
         self
     }
 
@@ -73,9 +78,10 @@ impl Builder {
                 (Some(dir), database)
             }
         };
-        let store = match self.store {
-            Some(store) => store,
-            None => Arc::new(SqliteStore::open(&database).unwrap()),
+        let store: Arc<dyn ChatStore> = match (self.store, self.postgres) {
+            (Some(store), _) => store,
+            (None, Some(url)) => Arc::new(PgStore::open(&url, 8, Default::default()).await.unwrap()),
+            (None, None) => Arc::new(SqliteStore::open(&database).unwrap()),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let stopped = async {
@@ -180,6 +186,70 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// Which store a test runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// A new, empty database of either kind, kept until dropped.
+pub enum TestDb {
+    Sqlite {
+        path: PathBuf,
+        _dir: tempfile::TempDir,
+    },
+    /// A schema of its own on the tests' PostgreSQL server.
+    Postgres(String),
+}
+
+impl TestDb {
+    pub async fn new(kind: Kind) -> Self {
+        match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                TestDb::Sqlite {
+                    path: dir.path().join("chat.sqlite3"),
+                    _dir: dir,
+                }
+            }
+            Kind::Postgres => TestDb::Postgres(sandbox::fresh_database().await),
+        }
+    }
+
+    /// The value of the server's `--database`.
+    pub fn arg(&self) -> std::ffi::OsString {
+        match self {
+            TestDb::Sqlite { path, .. } => path.into(),
+            TestDb::Postgres(url) => url.into(),
+        }
+    }
+}
+
+/// For each `async fn name(kind: Kind)` listed, a test on SQLite (`sqlite::name`) and one on
+/// PostgreSQL (`postgres::name`).
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::common::Kind::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::common::Kind::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_stores;
 
 /// The ids of a poll answer's lines.
 pub fn ids(batch: &Value) -> Vec<i64> {

@@ -1,10 +1,10 @@
 //! The release-style binary under concurrent posts: killed with SIGKILL at random moments, or
 //! stopped with SIGTERM, it loses no acknowledged line and keeps the database intact.
 
+use crate::common::{Kind, TestDb, on_both_stores};
 use crate::process;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 const POSTERS: usize = 32;
 const KILL_ROUNDS: usize = 10;
 
-/// The server binary on `database`, and the address it reports once listening.
-fn spawn_server(database: &Path) -> (Child, String) {
+/// The server binary on `db`, and the address it reports once listening.
+fn spawn_server(db: &TestDb) -> (Child, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
     command
         .args(["--addr", "127.0.0.1:0", "--database"])
-        .arg(database);
+        .arg(db.arg());
     process::spawn_listening(command)
 }
 
@@ -92,10 +92,36 @@ async fn stored(addr: &str) -> BTreeMap<i64, String> {
     }
 }
 
-fn integrity(database: &Path) -> String {
-    let conn = rusqlite::Connection::open(database).unwrap();
-    conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .unwrap()
+/// "ok", or what is wrong: SQLite's check of its file; on PostgreSQL (which keeps its own
+/// files), that the id counter and the lines agree and no id was skipped.
+async fn integrity(db: &TestDb) -> String {
+    match db {
+        TestDb::Sqlite { path, .. } => {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
+                .unwrap()
+        }
+        TestDb::Postgres(url) => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            let row = client
+                .query_one(
+                    "SELECT (SELECT last_id FROM line_counter), count(*), coalesce(max(id), 0)
+                     FROM lines",
+                    &[],
+                )
+                .await
+                .unwrap();
+            let (counter, count, max): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+            if counter == max && count == max {
+                "ok".to_owned()
+            } else {
+                format!("counter {counter}, {count} lines, newest id {max}")
+            }
+        }
+    }
 }
 
 fn assert_all_acknowledged_stored(acknowledged: &Acknowledged, stored: &BTreeMap<i64, String>) {
@@ -108,10 +134,13 @@ fn assert_all_acknowledged_stored(acknowledged: &Acknowledged, stored: &BTreeMap
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigkill_under_load_loses_no_acknowledged_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("chat.sqlite3");
+on_both_stores!(
+    sigkill_under_load_loses_no_acknowledged_line,
+    sigterm_finishes_requests_in_flight_and_exits_promptly,
+);
+
+async fn sigkill_under_load_loses_no_acknowledged_line(kind: Kind) {
+    let database = TestDb::new(kind).await;
     let acknowledged = Acknowledged::default();
     let mut rng = fastrand::Rng::with_seed(7);
 
@@ -128,7 +157,7 @@ async fn sigkill_under_load_loses_no_acknowledged_line() {
         for poster in posters {
             poster.await.unwrap();
         }
-        assert_eq!(integrity(&database), "ok", "round {round}");
+        assert_eq!(integrity(&database).await, "ok", "round {round}");
     }
 
     let (mut child, addr) = spawn_server(&database);
@@ -141,13 +170,11 @@ async fn sigkill_under_load_loses_no_acknowledged_line() {
         "{acknowledged_count} acknowledged lines over {KILL_ROUNDS} SIGKILL rounds, all stored"
     );
     assert_all_acknowledged_stored(&acknowledged, &stored);
-    assert_eq!(integrity(&database), "ok");
+    assert_eq!(integrity(&database).await, "ok");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigterm_finishes_requests_in_flight_and_exits_promptly() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("chat.sqlite3");
+async fn sigterm_finishes_requests_in_flight_and_exits_promptly(kind: Kind) {
+    let database = TestDb::new(kind).await;
     let acknowledged = Acknowledged::default();
 
     let (mut child, addr) = spawn_server(&database);
@@ -174,5 +201,5 @@ async fn sigterm_finishes_requests_in_flight_and_exits_promptly() {
     child.wait().unwrap();
     assert!(!acknowledged.lock().unwrap().is_empty());
     assert_all_acknowledged_stored(&acknowledged, &stored);
-    assert_eq!(integrity(&database), "ok");
+    assert_eq!(integrity(&database).await, "ok");
 }

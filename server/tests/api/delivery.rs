@@ -1,6 +1,6 @@
 //! Exactly-once, in-order delivery through the cursor, under concurrency and across restarts.
 
-use crate::common::{TestServer, ids};
+use crate::common::{Kind, TestDb, TestServer, ids, on_both_stores};
 use reqwest::StatusCode;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -16,19 +16,24 @@ async fn jitter(rng: &mut fastrand::Rng) {
     tokio::time::sleep(Duration::from_micros(rng.u64(0..2_000))).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_writers_and_pollers_see_every_line_once_in_order() {
-    delivery("").await;
+on_both_stores!(
+    concurrent_writers_and_pollers_see_every_line_once_in_order,
+    concurrent_writers_and_held_pollers_see_every_line_once_in_order,
+    acknowledged_lines_survive_a_restart_and_a_kept_cursor_resumes_exactly,
+);
+
+async fn concurrent_writers_and_pollers_see_every_line_once_in_order(kind: Kind) {
+    delivery(kind, "").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_writers_and_held_pollers_see_every_line_once_in_order() {
-    delivery("&wait=2").await;
+async fn concurrent_writers_and_held_pollers_see_every_line_once_in_order(kind: Kind) {
+    delivery(kind, "&wait=2").await;
 }
 
 /// Writers post while pollers follow the cursor with random limits, each poll with `wait`.
-async fn delivery(wait: &'static str) {
-    let server = Arc::new(TestServer::start().await);
+async fn delivery(kind: Kind, wait: &'static str) {
+    let db = TestDb::new(kind).await;
+    let server = Arc::new(TestServer::builder().on(&db).start().await);
     let writing = Arc::new(AtomicBool::new(true));
 
     let writers: Vec<_> = (0..WRITERS)
@@ -95,12 +100,9 @@ async fn delivery(wait: &'static str) {
     }
 }
 
-#[tokio::test]
-async fn acknowledged_lines_survive_a_restart_and_a_kept_cursor_resumes_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("chat.sqlite3");
-
-    let before = TestServer::builder().database(&database).start().await;
+async fn acknowledged_lines_survive_a_restart_and_a_kept_cursor_resumes_exactly(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let before = TestServer::builder().on(&db).start().await;
     let mut acknowledged = Vec::new();
     for i in 0..5 {
         let (status, line) = before
@@ -116,7 +118,7 @@ async fn acknowledged_lines_survive_a_restart_and_a_kept_cursor_resumes_exactly(
     before.stop().await;
 
     // ...and comes back to a restarted server with its cursor, while others keep posting.
-    let after = TestServer::builder().database(&database).start().await;
+    let after = TestServer::builder().on(&db).start().await;
     let (status, line) = after
         .send(&[("screenname", "bob"), ("text", "later")])
         .await;

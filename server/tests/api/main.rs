@@ -13,4 +13,5 @@ mod operations;
 mod pages;
 mod protection;
 mod rooms;
+mod several_servers;
 mod storage_faults;

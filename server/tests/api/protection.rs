@@ -1,7 +1,7 @@
 //! Nothing let in: security headers, cross-site posts, idempotent retries, rate limits, and the
 //! server-wide limits, against the real server over HTTP.
 
-use crate::common::{Gate, TestServer, ids};
+use crate::common::{Gate, TestServer, ids, Kind, TestDb, on_both_stores};
 use app::feed::Feed;
 use app::line::{Line, NewLine};
 use app::room::Room;
@@ -97,9 +97,11 @@ async fn posts_from_another_site_are_refused_and_plain_clients_are_served() {
     assert_eq!(ids(&batch).len(), 2);
 }
 
-#[tokio::test]
-async fn a_repeated_idempotency_key_stores_one_line() {
-    let server = TestServer::start().await;
+on_both_stores!(a_repeated_idempotency_key_stores_one_line);
+
+async fn a_repeated_idempotency_key_stores_one_line(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let server = TestServer::builder().on(&db).start().await;
     let send = |text: &'static str, key: &'static str| {
         server.send_owned(vec![
             ("screenname", "ann"),
