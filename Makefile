@@ -33,9 +33,10 @@ fuzz:
 	.ci/api-fuzz
 
 # Builds first if `build` has not (cargo-leptos always does; it is quick when nothing changed).
+# The tests of several servers share a throwaway PostgreSQL (.ci/pg-sandbox).
 e2e:
 	rm -rf target/e2e && mkdir -p target/e2e
-	CHAT_DB=$(E2E_DB) cargo leptos end-to-end --release --precompress
+	CHAT_DB=$(E2E_DB) .ci/pg-sandbox run cargo leptos end-to-end --release --precompress
 	node end2end/summary.js target/e2e/results.json
 
 ## The benchmark suite, in full (a few minutes; not part of `make test`, which runs it as a smoke test)

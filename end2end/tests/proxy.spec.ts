@@ -4,7 +4,7 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { hydrated, post, unique } from "./helpers";
-import { OwnServer } from "./server";
+import { OwnServer, freshPostgres } from "./server";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -16,12 +16,12 @@ function documentedConfig(): string {
   return block[1];
 }
 
-/** Debian's nginx on its own prefix and config: the README's block, pointed at `upstream`. */
+/** Debian's nginx on its own prefix and config: the README's block, pointed at `upstreams`. */
 class Nginx {
   private process?: ChildProcess;
   constructor(
     readonly port: number,
-    private readonly upstream: number,
+    private readonly upstreams: [number, number],
   ) {}
 
   get url(): string {
@@ -31,10 +31,13 @@ class Nginx {
   async start(): Promise<void> {
     const prefix = mkdtempSync(path.join(tmpdir(), "chat-nginx-"));
     mkdirSync(path.join(prefix, "logs"));
+    const [a, b] = this.upstreams;
     const site = documentedConfig()
-      .replace("server 127.0.0.1:3000;", `server 127.0.0.1:${this.upstream};`)
+      .replace("server 127.0.0.1:3000;", `server 127.0.0.1:${a};`)
+      .replace("server 127.0.0.1:3002;", `server 127.0.0.1:${b};`)
       .replace("listen 80;", `listen 127.0.0.1:${this.port};`);
-    expect(site).toContain(`127.0.0.1:${this.upstream}`);
+    expect(site).toContain(`server 127.0.0.1:${a};`);
+    expect(site).toContain(`server 127.0.0.1:${b};`);
     const conf = `
       worker_processes 1;
       pid ${prefix}/nginx.pid;
@@ -75,18 +78,22 @@ class Nginx {
   }
 }
 
-test("behind the documented nginx: the page, held polls, per-client limits, hosts and draining", async ({ browser, request }) => {
+test("behind the documented nginx, two servers on one PostgreSQL: the page, held polls, per-client limits, hosts and draining", async ({ browser, request }) => {
   test.setTimeout(120_000);
   const w = test.info().workerIndex;
-  const chat = new OwnServer(3400 + w, [
+  const database = freshPostgres();
+  const args = [
     "--trusted-proxy", "127.0.0.1",
     "--rate-limit-exempt", "192.0.2.255",
     "--post-rate", "1",
     "--post-burst", "2",
     "--drain-seconds", "10",
-  ]);
-  const nginx = new Nginx(3410 + w, 3400 + w);
+  ];
+  const chat = new OwnServer(3400 + w, args, database);
+  const other = new OwnServer(3420 + w, args, database);
+  const nginx = new Nginx(3410 + w, [3400 + w, 3420 + w]);
   await chat.start();
+  await other.start();
   await nginx.start();
   try {
     // The page loads and hydrates through the proxy, and its held poll delivers.
@@ -106,15 +113,18 @@ test("behind the documented nginx: the page, held polls, per-client limits, host
     await post(page, "pat", unique("from the page"));
     await expect(page.getByLabel("Message", { exact: true })).toHaveValue("");
 
-    // The post limit is per forwarded client: one is limited, another is not.
+    // The post limit is per forwarded client, and per server behind round robin: a burst of 2
+    // on each of the two servers, so of 5 posts one server gets 3 and refuses one. Another
+    // client is not limited.
     const postAs = (client: string) =>
       request.post(`${nginx.url}/api/send`, {
         form: { screenname: "lim", text: unique("limited") },
         headers: { "X-Forwarded-For": client },
       });
-    expect((await postAs("203.0.113.7")).status()).toBe(200);
-    expect((await postAs("203.0.113.7")).status()).toBe(200);
-    expect((await postAs("203.0.113.7")).status()).toBe(429);
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await postAs("203.0.113.7")).status());
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(2);
+    expect(statuses).toContain(429);
     expect((await postAs("203.0.113.8")).status()).toBe(200);
 
     // Cross-site posts and other host names are refused through the proxy too.
@@ -126,14 +136,21 @@ test("behind the documented nginx: the page, held polls, per-client limits, host
     const rebinding = await request.get(`${nginx.url}/api/lines`, { headers: { Host: "rebind.attacker.example" } });
     expect(rebinding.status()).toBe(421);
 
-    // A draining server turns /readyz to 503 (the balancer's cue) while still serving.
+    // A draining server turns /readyz to 503 (the balancer's cue) while still serving; once
+    // it has gone, the other serves everything, the lines posted through either included.
     expect((await request.get(`${nginx.url}/readyz`)).status()).toBe(200);
     const stopping = chat.stop();
     await expect.poll(async () => (await request.get(`${nginx.url}/readyz`)).status()).toBe(503);
     expect((await request.get(`${nginx.url}/api/lines?after=0`)).status()).toBe(200);
     await stopping;
+    for (let i = 0; i < 4; i++) {
+      const lines = await request.get(`${nginx.url}/api/lines?after=0&limit=500`);
+      expect(lines.status()).toBe(200);
+      expect((await lines.json()).lines.map((l: { text: string }) => l.text)).toContain(text);
+    }
   } finally {
     await nginx.stop();
     await chat.stop();
+    await other.stop();
   }
 });

@@ -238,7 +238,10 @@ mod tests {
         let url = "postgresql://chat:secret@db.internal:5433/chat";
         let config = Config::from_flags(["server", "--database", url]).unwrap();
         assert_eq!(config.database, Database::Postgres(url.to_owned()));
-        assert_eq!(config.database.to_string(), "postgres://db.internal:5433/chat");
+        assert_eq!(
+            config.database.to_string(),
+            "postgres://db.internal:5433/chat"
+        );
         let sqlite = Config::from_flags(["server", "--database", "postgres.db"]).unwrap();
         assert_eq!(sqlite.database, Database::Sqlite("postgres.db".into()));
         assert_eq!(Config::defaults().db_pool, 16);

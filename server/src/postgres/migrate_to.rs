@@ -14,13 +14,19 @@ const CHUNK: usize = 5_000;
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
     #[error("cannot open the SQLite database {path}: {source}")]
-    Source { path: String, source: crate::sqlite::SchemaError },
+    Source {
+        path: String,
+        source: crate::sqlite::SchemaError,
+    },
     #[error("reading the SQLite database failed: {0}")]
     Read(#[from] rusqlite::Error),
     #[error(transparent)]
     Target(#[from] OpenError),
     #[error("cannot connect to PostgreSQL at {at}: {source}")]
-    Connect { at: String, source: tokio_postgres::Error },
+    Connect {
+        at: String,
+        source: tokio_postgres::Error,
+    },
     #[error("cannot prepare the PostgreSQL database: {0}")]
     Schema(#[from] SchemaError),
     #[error(
@@ -69,7 +75,10 @@ pub async fn copy(
     // Also keeps servers from posting while the copy runs.
     tx.execute("LOCK TABLE lines, line_counter IN EXCLUSIVE MODE", &[])
         .await?;
-    let held: i64 = tx.query_one("SELECT count(*) FROM lines", &[]).await?.get(0);
+    let held: i64 = tx
+        .query_one("SELECT count(*) FROM lines", &[])
+        .await?
+        .get(0);
     if held > 0 {
         return Err(CopyError::NotEmpty(held));
     }
@@ -81,8 +90,9 @@ pub async fn copy(
              SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[])",
         )
         .await?;
-    let mut read = source
-        .prepare("SELECT id, room, screenname, text, created FROM lines WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+    let mut read = source.prepare(
+        "SELECT id, room, screenname, text, created FROM lines WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
     let mut last = 0_i64;
     loop {
         let mut cols = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -106,7 +116,10 @@ pub async fn copy(
         let Some(&newest) = cols.0.last() else { break };
         last = newest;
         copied.lines += tx
-            .execute(&insert_lines, &[&cols.0, &cols.1, &cols.2, &cols.3, &cols.4])
+            .execute(
+                &insert_lines,
+                &[&cols.0, &cols.1, &cols.2, &cols.3, &cols.4],
+            )
             .await?;
         after_chunk(copied.lines)?;
     }
@@ -134,7 +147,8 @@ fn open_source(path: &Path) -> Result<Connection, CopyError> {
     let mut conn = Connection::open(path).map_err(|e| failed(e.into()))?;
     crate::sqlite::migrate(&mut conn, crate::sqlite::MIGRATIONS.len()).map_err(failed)?;
     drop(conn);
-    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| failed(e.into()))
+    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| failed(e.into()))
 }
 
 async fn copy_keys(
@@ -147,8 +161,9 @@ async fn copy_keys(
              SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[])",
         )
         .await?;
-    let mut read = source
-        .prepare("SELECT key, line_id, created FROM idempotency WHERE key > ?1 ORDER BY key LIMIT ?2")?;
+    let mut read = source.prepare(
+        "SELECT key, line_id, created FROM idempotency WHERE key > ?1 ORDER BY key LIMIT ?2",
+    )?;
     let (mut last, mut copied) = (String::new(), 0);
     loop {
         let mut cols = (Vec::<String>::new(), Vec::<i64>::new(), Vec::<i64>::new());

@@ -11,9 +11,9 @@
 //!   listens and catches its feed up from the database (see [`follow`]).
 //! - Reads: a pool of connections (`--db-pool`); only cursors older than the feed reach it.
 
+mod follow;
 pub mod migrate_to;
 pub mod sandbox;
-mod follow;
 mod schema;
 mod writer;
 
@@ -162,7 +162,11 @@ impl PgStore {
                 options.commit_hook,
             )),
             tokio::spawn(follow::listen(config, pool.clone(), follower.clone())),
-            tokio::spawn(follow::check_every(follow::CHECK_EVERY, pool.clone(), follower)),
+            tokio::spawn(follow::check_every(
+                follow::CHECK_EVERY,
+                pool.clone(),
+                follower,
+            )),
         ];
         Ok(Self {
             queue,
@@ -231,7 +235,9 @@ impl ChatStore for PgStore {
             let rows = client
                 .query(&query, &[&room.as_str(), &after, &(limit as i64)])
                 .await?;
-            rows.iter().map(line_from_row).collect::<Result<Vec<_>, _>>()
+            rows.iter()
+                .map(line_from_row)
+                .collect::<Result<Vec<_>, _>>()
         };
         Ok(read.await.map_err(DbError::from)?)
     }
@@ -253,7 +259,10 @@ impl ChatStore for PgStore {
             let rows = client
                 .query(&query, &[&room.as_str(), &before, &(limit as i64)])
                 .await?;
-            rows.iter().rev().map(line_from_row).collect::<Result<Vec<_>, _>>()
+            rows.iter()
+                .rev()
+                .map(line_from_row)
+                .collect::<Result<Vec<_>, _>>()
         };
         Ok(read.await.map_err(DbError::from)?)
     }

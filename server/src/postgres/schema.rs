@@ -66,12 +66,12 @@ pub async fn migrate(client: &mut Client, target: usize) -> Result<(), SchemaErr
     if version > MIGRATIONS.len() as i32 {
         return Err(SchemaError::TooNew(version));
     }
-    for (version, sql) in (1..)
+    for (version, sql) in (1_i32..)
         .zip(&MIGRATIONS[..target])
         .skip(version.max(0) as usize)
     {
         tx.batch_execute(sql).await?;
-        tx.execute("UPDATE chat_schema SET version = $1", &[&(version as i32)])
+        tx.execute("UPDATE chat_schema SET version = $1", &[&version])
             .await?;
     }
     tx.commit().await?;

@@ -21,7 +21,11 @@ impl Pg {
 #[async_trait::async_trait]
 impl Harness for Pg {
     async fn open(&self) -> Arc<dyn ChatStore> {
-        Arc::new(PgStore::open(&self.url, 4, self.options.clone()).await.unwrap())
+        Arc::new(
+            PgStore::open(&self.url, 4, self.options.clone())
+                .await
+                .unwrap(),
+        )
     }
 }
 
@@ -63,7 +67,11 @@ async fn migrates_from_the_previous_version_and_from_empty() {
     let store = &stores[0];
     let old = store.since(&general(), 0, 10).await.unwrap();
     assert_eq!(old.len(), 1);
-    assert_eq!(store.feed().newest(&general()), 1, "the old line is in `general`");
+    assert_eq!(
+        store.feed().newest(&general()),
+        1,
+        "the old line is in `general`"
+    );
     let next = store.append(line("new")).await.unwrap();
     assert_eq!(next.id, 2);
     let version: i32 = client
@@ -211,7 +219,10 @@ async fn a_key_retried_on_another_server_returns_the_first_line() {
     let pg = Pg::new().await;
     let (a, b) = (pg.open().await, pg.open().await);
     let first = a.append(store_contract::keyed("hi", "k")).await.unwrap();
-    assert_eq!(b.append(store_contract::keyed("hi", "k")).await.unwrap(), first);
+    assert_eq!(
+        b.append(store_contract::keyed("hi", "k")).await.unwrap(),
+        first
+    );
     assert!(matches!(
         b.append(store_contract::keyed("other", "k")).await,
         Err(StoreError::KeyReused)
@@ -295,7 +306,12 @@ async fn a_wrong_address_is_an_error_not_a_hang() {
         "cannot connect to PostgreSQL at 127.0.0.1:{port}/chat"
     )));
     assert!(matches!(
-        PgStore::open("postgres://chat@127.0.0.1:notaport/x", 2, Default::default()).await,
+        PgStore::open(
+            "postgres://chat@127.0.0.1:notaport/x",
+            2,
+            Default::default()
+        )
+        .await,
         Err(OpenError::Url(_))
     ));
 }
@@ -315,7 +331,10 @@ async fn migrate_to_copies_everything_and_can_be_run_again() {
             };
             lines.push(sqlite.append(new).await.unwrap());
         }
-        sqlite.append(store_contract::keyed("keyed", "key-1")).await.unwrap();
+        sqlite
+            .append(store_contract::keyed("keyed", "key-1"))
+            .await
+            .unwrap();
     }
     let url = sandbox::fresh_database().await;
     // A copy that fails half-way leaves nothing behind...
@@ -348,9 +367,15 @@ async fn migrate_to_copies_everything_and_can_be_run_again() {
         .map(|(_, l)| l.clone())
         .take(500)
         .collect();
-    assert_eq!(copied_other, sqlite_other, "ids, names, texts and times kept");
+    assert_eq!(
+        copied_other, sqlite_other,
+        "ids, names, texts and times kept"
+    );
     assert_eq!(store.feed().newest(&other), lines[11_999 / 3 * 3].id);
-    let replay = store.append(store_contract::keyed("keyed", "key-1")).await.unwrap();
+    let replay = store
+        .append(store_contract::keyed("keyed", "key-1"))
+        .await
+        .unwrap();
     assert_eq!(replay.id, 12_001, "keys came along");
     let next = store.append(line("next")).await.unwrap();
     assert_eq!(next.id, 12_002);

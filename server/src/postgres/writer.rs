@@ -91,7 +91,10 @@ async fn commit(
         let stored = post_queue::stored(next, line, created);
         new.push(next, line, key);
         if let Some(key) = key {
-            earlier.insert(key.to_owned(), (stored.clone(), line.room().as_str().to_owned()));
+            earlier.insert(
+                key.to_owned(),
+                (stored.clone(), line.room().as_str().to_owned()),
+            );
         }
         outcomes.push(Outcome::Stored(stored));
     }
@@ -164,7 +167,8 @@ impl<'a> NewRows<'a> {
             tx.execute(&keys, &[&self.keys, &self.key_ids, &created])
                 .await?;
         }
-        let (rooms, newest): (Vec<&str>, Vec<i64>) = self.newest.iter().map(|(r, i)| (*r, *i)).unzip();
+        let (rooms, newest): (Vec<&str>, Vec<i64>) =
+            self.newest.iter().map(|(r, i)| (*r, *i)).unzip();
         let upsert = tx
             .prepare_cached(
                 "INSERT INTO rooms (name, newest_id, newest_at)

@@ -1,7 +1,7 @@
 use super::*;
-use std::time::Duration;
 use crate::store_contract::{Harness, general, ids, in_room, keyed, line};
 use std::sync::Condvar;
+use std::time::Duration;
 
 struct Sqlite {
     _dir: tempfile::TempDir,

@@ -80,7 +80,9 @@ impl Builder {
         };
         let store: Arc<dyn ChatStore> = match (self.store, self.postgres) {
             (Some(store), _) => store,
-            (None, Some(url)) => Arc::new(PgStore::open(&url, 8, Default::default()).await.unwrap()),
+            (None, Some(url)) => {
+                Arc::new(PgStore::open(&url, 8, Default::default()).await.unwrap())
+            }
             (None, None) => Arc::new(SqliteStore::open(&database).unwrap()),
         };
         let (stop, stopped) = oneshot::channel::<()>();

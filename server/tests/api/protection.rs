@@ -1,7 +1,7 @@
 //! Nothing let in: security headers, cross-site posts, idempotent retries, rate limits, and the
 //! server-wide limits, against the real server over HTTP.
 
-use crate::common::{Gate, TestServer, ids, Kind, TestDb, on_both_stores};
+use crate::common::{Gate, Kind, TestDb, TestServer, ids, on_both_stores};
 use app::feed::Feed;
 use app::line::{Line, NewLine};
 use app::room::Room;

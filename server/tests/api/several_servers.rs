@@ -193,7 +193,10 @@ async fn postgres_stopped_and_restarted_under_load() {
         .iter()
         .map(|l| l.id)
         .collect();
-    assert!(acknowledged.is_subset(&stored), "an acknowledged line was lost");
+    assert!(
+        acknowledged.is_subset(&stored),
+        "an acknowledged line was lost"
+    );
 }
 
 /// A database that cannot be reached at start is one clear line and exit code 1.
@@ -213,7 +216,9 @@ fn an_unreachable_database_at_start_is_a_clear_error() {
     let errors: Vec<_> = stderr.lines().filter(|l| l.contains("ERROR")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(
-        errors[0].contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{port}/chat")),
+        errors[0].contains(&format!(
+            "cannot connect to PostgreSQL at 127.0.0.1:{port}/chat"
+        )),
         "{stderr}"
     );
     assert!(!stderr.contains("secret"), "the password is never logged");
