@@ -72,7 +72,7 @@ fn main() {
 async fn run(plan: &Plan, full: bool) -> String {
     let wrk = Wrk::find();
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, addr) = spawn_server(&dir.path().join("chat.sqlite3"));
+    let (mut server, addr) = spawn_server(dir.path().join("chat.sqlite3").as_os_str());
     let (mut baseline, baseline_addr) = {
         let mut command = Command::new(env!("CARGO_BIN_EXE_baseline"));
         command.arg("127.0.0.1:0");
@@ -136,7 +136,9 @@ async fn run(plan: &Plan, full: bool) -> String {
         &base64,
     );
 
-    let seen = held_delivery(&client, &addr, plan.held_pollers, plan.seen_samples).await;
+    postgres(&mut table, &wrk, &client, plan, &base64).await;
+
+    let seen = held_delivery(&client, &addr, &addr, plan.held_pollers, plan.seen_samples).await;
     table.row(
         &format!(
             "post sent → seen by a held poll, {} held pollers (p50 / p99)",
@@ -168,7 +170,7 @@ async fn run(plan: &Plan, full: bool) -> String {
     // History and many rooms: a database of `history_lines` lines over 100 rooms.
     let big = dir.path().join("big.sqlite3");
     let (room_ids, seed_ms) = fill_rooms(&big, plan.history_lines);
-    let (mut server, addr) = spawn_server(&big);
+    let (mut server, addr) = spawn_server(big.as_os_str());
     let room = "room-7";
     let ids = &room_ids[7];
     let middle = ids[ids.len() / 2];
@@ -222,7 +224,76 @@ async fn run(plan: &Plan, full: bool) -> String {
     table.render(full)
 }
 
-fn spawn_server(database: &Path) -> (Child, String) {
+/// The same measures on PostgreSQL (a throwaway server of `.ci/pg-sandbox`): polls from memory,
+/// posts on one server and on two sharing the database, and a post on one server seen by polls
+/// held on the other.
+async fn postgres(
+    table: &mut Table,
+    wrk: &Wrk,
+    client: &reqwest::Client,
+    plan: &Plan,
+    baseline: &Load,
+) {
+    let pg = server::postgres::sandbox::Sandbox::start();
+    let (mut one, a) = spawn_server(pg.url.as_ref());
+    let (mut two, b) = spawn_server(pg.url.as_ref());
+    for i in 0..50 {
+        post(client, &a, &format!("seed line {i}")).await;
+    }
+    let newest = settled_newest_id(client, &a).await;
+    let empty = wrk.get(
+        &format!("http://{a}/api/lines?after={newest}"),
+        64,
+        plan.seconds,
+    );
+    table.load("PostgreSQL: empty poll, 64 connections", &empty, baseline);
+    let twenty = wrk.get(
+        &format!("http://{a}/api/lines?after={}&limit=20", newest - 20),
+        64,
+        plan.seconds,
+    );
+    table.load(
+        "PostgreSQL: poll returning 20 lines, 64 connections",
+        &twenty,
+        baseline,
+    );
+    let posts = wrk.post(&format!("http://{a}/api/send"), 64, plan.seconds);
+    table.load(
+        "PostgreSQL: durable posts (acknowledged/s), 64 posters, one server",
+        &posts,
+        baseline,
+    );
+    let (on_a, on_b) = std::thread::scope(|scope| {
+        let on_a = scope.spawn(|| wrk.post(&format!("http://{a}/api/send"), 32, plan.seconds));
+        let on_b = scope.spawn(|| wrk.post(&format!("http://{b}/api/send"), 32, plan.seconds));
+        (on_a.join().unwrap(), on_b.join().unwrap())
+    });
+    let both = Load {
+        requests_per_sec: on_a.requests_per_sec + on_b.requests_per_sec,
+        p50_ms: on_a.p50_ms.max(on_b.p50_ms),
+        p99_ms: on_a.p99_ms.max(on_b.p99_ms),
+    };
+    table.load(
+        "PostgreSQL: durable posts (acknowledged/s), 64 posters over two servers (p50, p99: the worse server's)",
+        &both,
+        baseline,
+    );
+    let seen = held_delivery(client, &a, &b, plan.held_pollers, plan.seen_samples).await;
+    table.row(
+        &format!(
+            "PostgreSQL: post on server A → seen by a poll held on server B, {} held pollers (p50 / p99)",
+            plan.held_pollers
+        ),
+        format!("{:.1} ms / {:.1} ms", seen.0, seen.1),
+        "",
+    );
+    for server in [&mut one, &mut two] {
+        server.kill().unwrap();
+        let _ = server.wait();
+    }
+}
+
+fn spawn_server(database: &std::ffi::OsStr) -> (Child, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
     command
         .args([
@@ -249,21 +320,23 @@ async fn post(client: &reqwest::Client, addr: &str, text: &str) -> serde_json::V
     res.json().await.unwrap()
 }
 
-/// `pollers` held polls wait for the next line; one post: how long until each saw it, from
-/// the moment the post was sent (p50 and p99 over every poller and sample, ms).
+/// `pollers` held polls on `poll_addr` wait for the next line; one post to `post_addr`: how
+/// long until each saw it, from the moment the post was sent (p50 and p99 over every poller
+/// and sample, ms).
 async fn held_delivery(
     client: &reqwest::Client,
-    addr: &str,
+    post_addr: &str,
+    poll_addr: &str,
     pollers: usize,
     samples: usize,
 ) -> (f64, f64) {
     let mut delays = Vec::with_capacity(pollers * samples);
     for i in 0..samples {
-        let cursor = settled_newest_id(client, addr).await;
-        let (held, seen) = hold_polls(client, addr, cursor, pollers);
+        let cursor = settled_newest_id(client, poll_addr).await;
+        let (held, seen) = hold_polls(client, poll_addr, cursor, pollers);
         held.await;
         let sent = Instant::now();
-        post(client, addr, &format!("seen {i}")).await;
+        post(client, post_addr, &format!("seen {i}")).await;
         for answer in seen {
             let (lines, at) = answer.await.unwrap();
             assert_eq!(lines, 1, "each held poll is answered with the new line");
@@ -415,7 +488,7 @@ async fn one_post_many_held(
 /// A database of `lines` lines spread round-robin over [`ROOMS`] rooms, written directly (the
 /// server made its schema first); each room's ids, and how long the filling took.
 fn fill_rooms(database: &Path, lines: usize) -> (Vec<Vec<i64>>, f64) {
-    let (mut server, _) = spawn_server(database);
+    let (mut server, _) = spawn_server(database.as_os_str());
     server.kill().unwrap();
     let _ = server.wait();
     let started = Instant::now();

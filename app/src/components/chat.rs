@@ -188,7 +188,18 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
-    let title_room = room.clone();
+    // Leptos reads the title for the page's <head> after rendering, outside the request's
+    // reactive arena (leptos_integration_utils 0.8.9, `from_app` → `inject_meta_context`): a
+    // signal read there panics when the request's task has moved to another worker thread,
+    // which happens under load. So the server's title is plain text (nothing is unread on a
+    // page being rendered); in the browser it follows the unread count.
+    #[cfg(feature = "ssr")]
+    let page_title = leptos::text_prop::TextProp::from(title(&room, Unread::default()));
+    #[cfg(not(feature = "ssr"))]
+    let page_title = {
+        let room = room.clone();
+        leptos::text_prop::TextProp::from(move || title(&room, unread.get()))
+    };
     // Each part type-erased: one view type for the whole page is too deep for the compiler.
     let refresh = live
         .then(|| {
@@ -244,7 +255,7 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
     }
     .into_any();
     view! {
-        <Title text=move || title(&title_room, unread.get()) />
+        <Title text=page_title />
         {refresh}
         <RoomBar room=room.clone() rooms />
         {log_view}

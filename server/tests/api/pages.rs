@@ -59,3 +59,29 @@ async fn pages_render_while_other_servers_are_built() {
     building.store(false, Ordering::Relaxed);
     assert!(builder.join().unwrap() > 0);
 }
+
+/// Leptos reads the title for the page's `<head>` after rendering, outside the request's
+/// reactive arena; a reactive title panicked there (the connection closed with no answer)
+/// when the request's task resumed on a worker thread that had never rendered a page. Each
+/// round is a fresh runtime of many workers, as a freshly started server is.
+#[test]
+fn the_first_pages_of_a_fresh_runtime_render_whole() {
+    for _ in 0..30 {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(8)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let server = TestServer::start().await;
+            for _ in 0..3 {
+                let res = server.client.get(server.url("/")).send().await;
+                let res = res.expect("an answer, not a closed connection");
+                assert_eq!(res.status(), StatusCode::OK);
+                let page = res.text().await.unwrap();
+                assert!(page.contains("<title>#general · Chat</title>"), "{page}");
+            }
+            server.stop().await;
+        });
+    }
+}
