@@ -719,6 +719,8 @@ impl Table {
     }
 
     fn row(&mut self, name: &str, figure: String, ratio: &str) {
+        // As measured too, so that a run that stops part-way still reports what it measured.
+        eprintln!("| {name} | {figure} | {ratio} |");
         self.rows.push((name.to_owned(), figure, ratio.to_owned()));
     }
 

@@ -10,7 +10,7 @@ use app::line::{Line, NewLine};
 use app::store::StoreError;
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -60,31 +60,26 @@ impl Job {
 pub struct PostQueue {
     queue: mpsc::Sender<Job>,
     timeout: Duration,
-    /// Posts sent to the writer and not yet taken from the queue.
-    queued: Arc<AtomicUsize>,
 }
 
 /// The writer's side.
 pub struct Jobs {
     jobs: mpsc::Receiver<Job>,
-    queued: Arc<AtomicUsize>,
 }
 
 pub fn channel(timeout: Option<Duration>) -> (PostQueue, Jobs) {
     let (queue, jobs) = mpsc::channel(QUEUE);
-    let queued = Arc::new(AtomicUsize::new(0));
     let posting = PostQueue {
         queue,
         timeout: timeout.unwrap_or(QUEUE_TIMEOUT),
-        queued: queued.clone(),
     };
-    (posting, Jobs { jobs, queued })
+    (posting, Jobs { jobs })
 }
 
 impl PostQueue {
-    /// Posts waiting for the writer.
+    /// Posts waiting for the writer: each holds one of the channel's places until taken.
     pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
+        self.queue.max_capacity() - self.queue.capacity()
     }
 
     /// Queues `line` and waits for the writer's answer.
@@ -96,15 +91,11 @@ impl PostQueue {
             state: state.clone(),
             done,
         };
-        self.queued.fetch_add(1, Ordering::AcqRel);
-        self.queue.try_send(job).map_err(|err| {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            match err {
-                mpsc::error::TrySendError::Full(_) => {
-                    StoreError::Unavailable("too many posts waiting".into())
-                }
-                mpsc::error::TrySendError::Closed(_) => closed(),
+        self.queue.try_send(job).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => {
+                StoreError::Unavailable("too many posts waiting".into())
             }
+            mpsc::error::TrySendError::Closed(_) => closed(),
         })?;
         tokio::select! {
             outcome = &mut answer => return outcome.map_err(|_| closed())?,
@@ -156,7 +147,6 @@ impl Jobs {
                 Err(_) => break,
             }
         }
-        self.queued.fetch_sub(group.len(), Ordering::AcqRel);
         group.retain(|job| {
             !job.done.is_closed()
                 && job
