@@ -34,7 +34,6 @@ use leptos_axum::{
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
@@ -220,9 +219,7 @@ pub async fn start_with_store(
         history: config.history as usize,
     };
     let addr = config.addr.unwrap_or(options.site_addr);
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
+    let listener = serve::listen(addr).map_err(|source| StartError::Bind { addr, source })?;
     let addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
@@ -237,9 +234,8 @@ pub async fn start_with_store(
     let (stopped, shutdown) = fan_out(shutdown);
     let metrics_addr = match config.metrics_addr {
         Some(at) => {
-            let listener = TcpListener::bind(at)
-                .await
-                .map_err(|source| StartError::Bind { addr: at, source })?;
+            let listener =
+                serve::listen(at).map_err(|source| StartError::Bind { addr: at, source })?;
             let at = listener
                 .local_addr()
                 .map_err(|source| StartError::Bind { addr: at, source })?;

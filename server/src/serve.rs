@@ -19,6 +19,12 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
+/// Connections the kernel completes and queues for `accept` (capped by `net.core.somaxconn`).
+/// The usual 128 overflows when clients arrive in a burst faster than the accept loop takes
+/// them (thousands of pages reconnecting at once): the kernel then drops their SYNs and each
+/// waits a full second to retry.
+const BACKLOG: u32 = 4096;
+
 /// The most bytes of request headers read; larger is answered 431.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long shutdown waits for requests in flight.
@@ -30,6 +36,20 @@ pub struct Options {
     pub max_connections: usize,
     /// How long the server keeps serving after a shutdown begins.
     pub drain: Duration,
+}
+
+/// A listener on `addr` with a deep accept queue ([`BACKLOG`]).
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std's TcpListener::bind does: a restarted server can bind while old connections
+    // linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Open connections, shared with the metrics.
@@ -118,4 +138,30 @@ pub async fn serve(
         tracing::warn!("requests still in flight after {FINISH:?}; stopping anyway");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A burst of clients is queued by the kernel while the accept loop is busy (here: not
+    /// accepting at all), rather than having its SYNs dropped past the usual 128.
+    #[tokio::test]
+    async fn a_burst_of_connections_waits_in_the_accept_queue() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut clients = Vec::new();
+        for _ in 0..1000 {
+            let connect = tokio::net::TcpStream::connect(addr);
+            // Only bounds a failing run: a dropped SYN is retried after a second.
+            let client = tokio::time::timeout(Duration::from_secs(5), connect)
+                .await
+                .expect("connected without being accepted")
+                .unwrap();
+            clients.push(client);
+        }
+        for _ in 0..1000 {
+            listener.accept().await.unwrap();
+        }
+    }
 }
