@@ -150,13 +150,21 @@ async fn run(plan: &Plan, full: bool) -> String {
     let fan_out = one_post_many_held(&client, &addr, server.id(), plan.held_polls).await;
     table.row(
         &format!(
-            "one post, {} held polls: answered after the post's acknowledgement (p50 / p99)",
+            "one post, {} held polls: answered, from the post sent (p50 / p99; the last, after the post's acknowledgement)",
             plan.held_polls
         ),
         format!(
-            "{:.0} ms / {:.0} ms ({} answered with the line)",
-            fan_out.p50_ms, fan_out.p99_ms, fan_out.answered_with_line
+            "{:.0} ms / {:.0} ms; {:.0} ms ({} answered with the line)",
+            fan_out.p50_ms, fan_out.p99_ms, fan_out.last_after_ack_ms, fan_out.answered_with_line
         ),
+        "",
+    );
+    table.row(
+        &format!(
+            "opening {} held polls (256 connecting at once)",
+            plan.held_polls
+        ),
+        format!("{:.0} ms", fan_out.opened_ms),
         "",
     );
     table.row(
@@ -402,16 +410,21 @@ async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
 }
 
 struct FanOut {
+    /// From the post sent.
     p50_ms: f64,
     p99_ms: f64,
+    /// The last answer, after the post's acknowledgement (0: all came before it).
+    last_after_ack_ms: f64,
+    /// Opening every connection and sending its poll.
+    opened_ms: f64,
     rss_mb: f64,
     /// Held polls that were still held when the line came (the others timed out or were cut).
     answered_with_line: usize,
 }
 
 /// `count` connections each hold a poll (plain sockets: the client's own cost stays small);
-/// the server's RSS then; one post; when each held poll was answered, from the post's
-/// acknowledgement.
+/// the server's RSS then; one post; when each held poll was answered, from the post sent, and
+/// how long after the post's acknowledgement the last one was.
 async fn one_post_many_held(
     client: &reqwest::Client,
     addr: &str,
@@ -467,19 +480,23 @@ async fn one_post_many_held(
             })
         })
         .collect();
+    let sent = Instant::now();
     post(client, addr, "to everyone").await;
     let acknowledged = Instant::now();
-    let mut delays = Vec::with_capacity(count);
+    let (mut delays, mut after_ack) = (Vec::with_capacity(count), Duration::ZERO);
     for answer in answers {
         let (with_line, at) = answer.await.unwrap();
         if with_line {
-            delays.push(at.saturating_duration_since(acknowledged).as_secs_f64() * 1000.0);
+            delays.push(at.duration_since(sent).as_secs_f64() * 1000.0);
+            after_ack = after_ack.max(at.saturating_duration_since(acknowledged));
         }
     }
     delays.sort_by(f64::total_cmp);
     FanOut {
         p50_ms: percentile(&delays, 0.5),
         p99_ms: percentile(&delays, 0.99),
+        last_after_ack_ms: after_ack.as_secs_f64() * 1000.0,
+        opened_ms: opened_in.as_secs_f64() * 1000.0,
         rss_mb,
         answered_with_line: delays.len(),
     }
