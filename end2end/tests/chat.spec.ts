@@ -9,10 +9,12 @@ test("a line posted in one browser appears in another without reload, at once", 
   try {
     const alice = await (await browser.newContext({ baseURL: server.url })).newPage();
     const bob = await (await browser.newContext({ baseURL: server.url })).newPage();
+    // Bob's page holds a poll before anything is sent (watched from before it loads: the held
+    // poll may start before hydration is seen).
+    const bobHolds = bob.waitForRequest((req) => /\/api\/lines\?.*wait=25/.test(req.url()));
     await openChat(alice);
     await openChat(bob);
-    // Bob's page holds a poll before anything is sent.
-    await bob.waitForRequest((req) => /\/api\/lines\?.*wait=25/.test(req.url()));
+    await bobHolds;
 
     const text = unique("hello from alice");
     await post(alice, "alice", text);

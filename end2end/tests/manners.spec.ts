@@ -43,10 +43,11 @@ async function setHidden(page: Page, hidden: boolean) {
 }
 
 test("a hidden tab holds no poll, counts unread lines in its title and clears them when shown", async ({ page, request }) => {
+  // Visible: a poll is held (watched from before the page loads).
+  const holds = page.waitForRequest((req) => /\/api\/lines\?.*wait=25/.test(req.url()));
   await openChat(page);
   await expect(page).toHaveTitle("#general · Chat");
-  // Visible: a poll is held.
-  await page.waitForRequest((req) => /\/api\/lines\?.*wait=25/.test(req.url()));
+  await holds;
   await setHidden(page, true);
 
   const texts = [unique("while away 1"), unique("while away 2")];

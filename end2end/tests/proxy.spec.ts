@@ -98,9 +98,11 @@ test("behind the documented nginx, two servers on one PostgreSQL: the page, held
   try {
     // The page loads and hydrates through the proxy, and its held poll delivers.
     const page = await (await browser.newContext({ baseURL: nginx.url, extraHTTPHeaders: { "X-Forwarded-For": "198.51.100.1" } })).newPage();
+    // Watched from before the page loads: the held poll may start before hydration is seen.
+    const held = page.waitForRequest((req) => /\/api\/lines\?.*wait=25/.test(req.url()));
     await page.goto("/");
     await hydrated(page);
-    await page.waitForRequest((req) => /\/api\/lines\?.*wait=25/.test(req.url()));
+    await held;
     const text = unique("through the proxy");
     const sent = await request.post(`${nginx.url}/api/send`, {
       form: { screenname: "pat", text },

@@ -14,11 +14,13 @@ test("a line posted on a page of server A appears on a page of server B", async 
   try {
     const onA = await (await browser.newContext({ baseURL: a.url })).newPage();
     const onB = await (await browser.newContext({ baseURL: b.url })).newPage();
+    // Watched from before the page loads: the held poll may start before hydration is seen.
+    const heldOnB = onB.waitForRequest((req) => /\/api\/lines\?.*wait=25/.test(req.url()));
     await onA.goto("/");
     await onB.goto("/");
     await hydrated(onA);
     await hydrated(onB);
-    await onB.waitForRequest((req) => /\/api\/lines\?.*wait=25/.test(req.url()));
+    await heldOnB;
     const text = unique("from server A");
     await post(onA, "ann", text);
     await expect(onB.locator("#chatbox .line .text", { hasText: text })).toHaveCount(1, { timeout: 2_000 });
