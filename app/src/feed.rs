@@ -134,12 +134,14 @@ impl Feed {
         for (room, id, at) in newest_by_room {
             match rooms.get_mut(&room) {
                 Some(state) => {
-                    state.newest.send_if_modified(|newest| {
+                    let newer = state.newest.send_if_modified(|newest| {
                         let newer = id > *newest;
                         *newest = (*newest).max(id);
                         newer
                     });
-                    state.newest_at = at;
+                    if newer {
+                        state.newest_at = at;
+                    }
                 }
                 None => {
                     let state = RoomState {

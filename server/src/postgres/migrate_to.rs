@@ -73,7 +73,8 @@ pub async fn copy(
 
     let tx = client.transaction().await?;
     // Also keeps servers from posting while the copy runs.
-    tx.execute("LOCK TABLE lines, line_counter IN EXCLUSIVE MODE", &[])
+    // In the order a server's writer takes them (the counter, then the lines): no deadlock.
+    tx.execute("LOCK TABLE line_counter, lines IN EXCLUSIVE MODE", &[])
         .await?;
     let held: i64 = tx
         .query_one("SELECT count(*) FROM lines", &[])

@@ -69,6 +69,8 @@ pub enum DbError {
     Pool(#[from] PoolError),
     #[error("the connection closed")]
     Closed,
+    #[error("the commit took too long")]
+    TimedOut,
     #[error("a stored room name is not valid: {0}")]
     Room(String),
 }
@@ -80,18 +82,31 @@ impl From<DbError> for StoreError {
     }
 }
 
-/// The connection settings of `url`, with what the store relies on: a commit is durable when
-/// it returns, and connecting gives up in time.
+/// What every connection of the store sets: a commit is durable when it returns; a server
+/// that stops in the middle of a transaction (frozen, cut off) holds the id counter's lock for
+/// 5 s, not until TCP notices, so the other servers go on (their wait for the lock outlasts
+/// it); no statement waits for ever.
+const SESSION: &str = "-c synchronous_commit=on -c idle_in_transaction_session_timeout=5s \
+                       -c lock_timeout=10s -c statement_timeout=15s";
+
+/// The connection settings of `url`, with what the store relies on ([`SESSION`]), connecting
+/// that gives up in time, and a dead peer noticed in seconds.
 pub fn connection_config(url: &str) -> Result<tokio_postgres::Config, OpenError> {
     let mut config = tokio_postgres::Config::from_str(url).map_err(OpenError::Url)?;
     let options = match config.get_options() {
-        Some(given) => format!("{given} -c synchronous_commit=on"),
-        None => "-c synchronous_commit=on".to_owned(),
+        Some(given) => format!("{given} {SESSION}"),
+        None => SESSION.to_owned(),
     };
     config.options(&options);
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(2))
+        .keepalives_retries(3)
+        .tcp_user_timeout(Duration::from_secs(15));
     if config.get_application_name().is_none() {
         config.application_name("chat");
     }
@@ -146,7 +161,7 @@ impl PgStore {
                 source,
             })?;
         let feed = Arc::new(
-            load_feed(&client)
+            load_feed(&mut client)
                 .await
                 .map_err(|source| OpenError::Load { at, source })?,
         );
@@ -191,8 +206,16 @@ impl Drop for PgStore {
     }
 }
 
-/// The feed as the database stands: its newest lines and every room's newest line.
-async fn load_feed(client: &deadpool_postgres::Object) -> Result<Feed, DbError> {
+/// The feed as the database stands: its newest lines and every room's newest line, read in
+/// one snapshot (a room's newest id must not be ahead of the lines, or a catch-up of those
+/// lines would not wake the room's polls).
+async fn load_feed(client: &mut deadpool_postgres::Object) -> Result<Feed, DbError> {
+    let client = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
     let newest_first = client
         .query(
             "SELECT id, screenname, text, created, room FROM lines ORDER BY id DESC LIMIT $1",
@@ -214,6 +237,7 @@ async fn load_feed(client: &deadpool_postgres::Object) -> Result<Feed, DbError> 
             })
         })
         .collect::<Result<Vec<_>, DbError>>()?;
+    client.commit().await?;
     Ok(Feed::from_newest(newest_first, rooms))
 }
 

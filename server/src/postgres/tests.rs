@@ -385,3 +385,43 @@ async fn migrate_to_copies_everything_and_can_be_run_again() {
         Err(migrate_to::CopyError::NotEmpty(12_002))
     ));
 }
+
+/// A server that stops in the middle of its transaction (frozen, cut off) holds the id
+/// counter's lock only for the session's idle timeout: the other servers go on, and the
+/// stalled server's post is answered 503 (its retry, under the same key, would find out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_stalled_inside_its_transaction_does_not_stop_the_others() {
+    let gate = Arc::new(Gate::default());
+    let url = sandbox::fresh_database().await;
+    let stalled = Pg {
+        url: url.clone(),
+        options: post_queue::Options {
+            queue_timeout: Some(Duration::from_secs(60)),
+            commit_hook: Some(gate.hook()),
+        },
+    }
+    .open()
+    .await;
+    let other = Pg {
+        url,
+        options: Default::default(),
+    }
+    .open()
+    .await;
+    let stuck = tokio::spawn({
+        let stalled = stalled.clone();
+        async move { stalled.append(line("never committed")).await }
+    });
+    gate.wait_until_held();
+    // Waits for the lock until the stalled session is ended by the database, then commits.
+    let posted = other.append(line("goes on")).await.unwrap();
+    gate.release();
+    assert!(matches!(
+        stuck.await.unwrap(),
+        Err(StoreError::Unavailable(_))
+    ));
+    assert_eq!(other.since(&general(), 0, 10).await.unwrap(), vec![posted]);
+    // The stalled server posts again once it is back.
+    let later = stalled.append(line("later")).await.unwrap();
+    assert!(later.id > 1);
+}

@@ -8,7 +8,11 @@ use app::line::Line;
 use deadpool_postgres::{Object, Pool};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The longest a group's transaction may take from our side (the session's own timeouts come
+/// first); past it the connection is dropped and the posts are answered 503.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn run(pool: Pool, mut jobs: Jobs, follower: Arc<Follower>, hook: Option<CommitHook>) {
     let mut pruned = Instant::now() - post_queue::PRUNE_EVERY;
@@ -20,7 +24,19 @@ pub async fn run(pool: Pool, mut jobs: Jobs, follower: Arc<Follower>, hook: Opti
                 continue;
             }
         };
-        match commit(&mut client, &group, hook.as_ref()).await {
+        let committed =
+            tokio::time::timeout(COMMIT_TIMEOUT, commit(&mut client, &group, hook.as_ref()))
+                .await
+                .unwrap_or(Err(DbError::TimedOut));
+        if committed.is_err() {
+            // In an unknown state (a transaction may be open): never reused.
+            drop(Object::take(client));
+            if let Err(err) = committed {
+                post_queue::fail_group(group, &err);
+            }
+            continue;
+        }
+        match committed {
             Ok((outcomes, before)) => {
                 post_queue::count_outcomes(&outcomes);
                 // Before anyone is answered: a poll that follows an answer must see the line.
