@@ -3,6 +3,13 @@ use server::config::{Command, Config, LogFormat};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than glibc's malloc: a page render is mostly small allocations, and glibc's
+/// took about a quarter of the server's time in a profile of pages under load (pages/s +30–40 %
+/// with mimalloc). Built without transparent huge pages (`no_thp`): with them, 10,000 held polls
+/// took 486 MB rather than glibc's 337 MB; without, 343 MB.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
