@@ -62,12 +62,17 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .args(["stop", &self.dir.to_string_lossy()])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        remove(&self.dir);
     }
+}
+
+/// Stops the server in `dir`, if it runs, and removes the folder; never fails.
+fn remove(dir: &std::path::Path) {
+    let _ = Command::new("bash")
+        .arg(script())
+        .args(["stop", &dir.to_string_lossy()])
+        .output();
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The URL of the server the tests of this process share.
@@ -83,11 +88,7 @@ pub fn url_for_tests() -> String {
         // Statics are never dropped: stop the server when the process exits.
         extern "C" fn stop_shared() {
             if let Some(dir) = SHARED.get() {
-                let _ = Command::new("bash")
-                    .arg(script())
-                    .args(["stop", &dir.to_string_lossy()])
-                    .output();
-                let _ = std::fs::remove_dir_all(dir);
+                remove(dir);
             }
         }
         // SAFETY: registers a plain function with no captured state.

@@ -189,6 +189,17 @@ impl Drop for TestServer {
     }
 }
 
+/// An HTTP client that opens a connection for each request: after refusing a body it did not
+/// read (too large), the server closes the connection, and a pooled client could send the next
+/// request on it just as it closes.
+pub fn unpooled_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 /// Which store a test runs on.
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {

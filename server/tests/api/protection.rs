@@ -1,7 +1,7 @@
 //! Nothing let in: security headers, cross-site posts, idempotent retries, rate limits, and the
 //! server-wide limits, against the real server over HTTP.
 
-use crate::common::{Gate, Kind, TestDb, TestServer, ids, on_both_stores};
+use crate::common::{Gate, Kind, TestDb, TestServer, ids, on_both_stores, unpooled_client};
 use app::feed::Feed;
 use app::line::{Line, NewLine};
 use app::room::Room;
@@ -236,9 +236,10 @@ async fn a_flood_from_one_address_is_limited_and_nobody_else_notices() {
 #[tokio::test]
 async fn oversize_bodies_headers_and_urls_are_refused_with_4xx() {
     let server = TestServer::start().await;
+    // The oversize body closes its connection: each request on a connection of its own.
+    let client = unpooled_client();
     let big = "x".repeat(1024 * 1024);
-    let res = server
-        .client
+    let res = client
         .post(server.url("/api/send"))
         .form(&[("screenname", "ann"), ("text", big.as_str())])
         .send()
@@ -248,8 +249,7 @@ async fn oversize_bodies_headers_and_urls_are_refused_with_4xx() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["kind"], "too_large");
 
-    let res = server
-        .client
+    let res = client
         .get(server.url("/api/lines"))
         .header("x-padding", "y".repeat(64 * 1024))
         .send()
