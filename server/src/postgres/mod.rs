@@ -194,6 +194,27 @@ impl PgStore {
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         Ok(self.pool.get().await.map_err(DbError::from)?)
     }
+
+    /// The lines `query` reads for (room, id, limit), in its order.
+    async fn lines(
+        &self,
+        query: &str,
+        room: &Room,
+        id: i64,
+        limit: usize,
+    ) -> Result<Vec<Line>, StoreError> {
+        let client = self.client().await?;
+        let read = async {
+            let query = client.prepare_cached(query).await?;
+            let rows = client
+                .query(&query, &[&room.as_str(), &id, &(limit as i64)])
+                .await?;
+            rows.iter()
+                .map(line_from_row)
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(read.await.map_err(DbError::from)?)
+    }
 }
 
 impl Drop for PgStore {
@@ -248,22 +269,14 @@ impl ChatStore for PgStore {
     }
 
     async fn since(&self, room: &Room, after: i64, limit: usize) -> Result<Vec<Line>, StoreError> {
-        let client = self.client().await?;
-        let read = async {
-            let query = client
-                .prepare_cached(
-                    "SELECT id, screenname, text, created FROM lines
-                     WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3",
-                )
-                .await?;
-            let rows = client
-                .query(&query, &[&room.as_str(), &after, &(limit as i64)])
-                .await?;
-            rows.iter()
-                .map(line_from_row)
-                .collect::<Result<Vec<_>, _>>()
-        };
-        Ok(read.await.map_err(DbError::from)?)
+        self.lines(
+            "SELECT id, screenname, text, created FROM lines
+             WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3",
+            room,
+            after,
+            limit,
+        )
+        .await
     }
 
     async fn before(
@@ -272,23 +285,17 @@ impl ChatStore for PgStore {
         before: i64,
         limit: usize,
     ) -> Result<Vec<Line>, StoreError> {
-        let client = self.client().await?;
-        let read = async {
-            let query = client
-                .prepare_cached(
-                    "SELECT id, screenname, text, created FROM lines
-                     WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-                )
-                .await?;
-            let rows = client
-                .query(&query, &[&room.as_str(), &before, &(limit as i64)])
-                .await?;
-            rows.iter()
-                .rev()
-                .map(line_from_row)
-                .collect::<Result<Vec<_>, _>>()
-        };
-        Ok(read.await.map_err(DbError::from)?)
+        let mut lines = self
+            .lines(
+                "SELECT id, screenname, text, created FROM lines
+                 WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+                room,
+                before,
+                limit,
+            )
+            .await?;
+        lines.reverse();
+        Ok(lines)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -11,9 +11,25 @@ struct Pg {
 
 impl Pg {
     async fn new() -> Self {
+        Self::on(sandbox::fresh_database().await)
+    }
+
+    /// Another server on the database at `url`.
+    fn on(url: String) -> Self {
         Self {
-            url: sandbox::fresh_database().await,
+            url,
             options: post_queue::Options::default(),
+        }
+    }
+
+    /// A server on `url` whose commits wait at `gate` (its posts wait as long as it takes).
+    fn gated(url: String, gate: &Arc<Gate>) -> Self {
+        Self {
+            url,
+            options: post_queue::Options {
+                queue_timeout: Some(Duration::from_secs(60)),
+                commit_hook: Some(gate.hook()),
+            },
         }
     }
 }
@@ -121,27 +137,9 @@ async fn a_line_committed_on_one_server_wakes_a_poll_held_on_the_other() {
 async fn a_transaction_held_open_cannot_be_overtaken() {
     let gate = Arc::new(Gate::default());
     let url = sandbox::fresh_database().await;
-    let a = Pg {
-        url: url.clone(),
-        options: post_queue::Options {
-            queue_timeout: Some(Duration::from_secs(60)),
-            commit_hook: Some(gate.hook()),
-        },
-    }
-    .open()
-    .await;
-    let b = Pg {
-        url: url.clone(),
-        options: Default::default(),
-    }
-    .open()
-    .await;
-    let reader = Pg {
-        url,
-        options: Default::default(),
-    }
-    .open()
-    .await;
+    let a = Pg::gated(url.clone(), &gate).open().await;
+    let b = Pg::on(url.clone()).open().await;
+    let reader = Pg::on(url).open().await;
 
     let from_a = tokio::spawn({
         let a = a.clone();
@@ -393,21 +391,8 @@ async fn migrate_to_copies_everything_and_can_be_run_again() {
 async fn a_server_stalled_inside_its_transaction_does_not_stop_the_others() {
     let gate = Arc::new(Gate::default());
     let url = sandbox::fresh_database().await;
-    let stalled = Pg {
-        url: url.clone(),
-        options: post_queue::Options {
-            queue_timeout: Some(Duration::from_secs(60)),
-            commit_hook: Some(gate.hook()),
-        },
-    }
-    .open()
-    .await;
-    let other = Pg {
-        url,
-        options: Default::default(),
-    }
-    .open()
-    .await;
+    let stalled = Pg::gated(url.clone(), &gate).open().await;
+    let other = Pg::on(url).open().await;
     let stuck = tokio::spawn({
         let stalled = stalled.clone();
         async move { stalled.append(line("never committed")).await }
