@@ -1,6 +1,7 @@
 //! How long browsers keep what we serve: the JS, wasm and CSS have content hashes in their
 //! names, so they never change under a name and are kept a year; everything else is checked
-//! again each time (cheaply: static files answer 304 when unchanged, see `static_files`).
+//! again each time (cheaply: static files answer 304 when unchanged, see `static_files`); a page
+//! is for its reader only (it carries their name and its own nonce), never for a shared cache.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -9,6 +10,7 @@ use axum::response::Response;
 
 const FOREVER: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
 const REVALIDATE: HeaderValue = HeaderValue::from_static("no-cache");
+const PRIVATE: HeaderValue = HeaderValue::from_static("private, no-cache");
 
 /// `hashed`: whether the build put content hashes in the asset names.
 pub async fn cache_control(State(hashed): State<bool>, request: Request, next: Next) -> Response {
@@ -16,8 +18,17 @@ pub async fn cache_control(State(hashed): State<bool>, request: Request, next: N
     let mut response = next.run(request).await;
     let status = response.status();
     if status.is_success() || status == StatusCode::NOT_MODIFIED {
-        let policy = if asset && hashed { FOREVER } else { REVALIDATE };
         let headers = response.headers_mut();
+        let page = headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|kind| kind.as_bytes().starts_with(b"text/html"));
+        let policy = if asset && hashed {
+            FOREVER
+        } else if page {
+            PRIVATE
+        } else {
+            REVALIDATE
+        };
         headers.entry(header::CACHE_CONTROL).or_insert(policy);
         // A static file (it has a date) may be served from a precompressed sibling: a shared
         // cache must keep one copy per encoding asked for, or it hands brotli to clients that

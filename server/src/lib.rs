@@ -10,6 +10,7 @@ mod hosts;
 pub mod metrics;
 mod observe;
 mod openapi;
+mod page_cache;
 pub mod post_queue;
 pub mod postgres;
 pub mod protect;
@@ -136,6 +137,11 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
         })
         .fallback_service(static_files(&options, context))
         .with_state(options)
+        // Innermost: a kept page still passes every check below.
+        .layer(from_fn_with_state(
+            page_cache::PageCache::new(feed.clone()),
+            page_cache::serve,
+        ))
         // Outermost last: a refused or malformed post must not use up anyone's allowance.
         .layer(from_fn_with_state(limiter, rate_limit::limit_posts))
         .layer(from_fn(api_fields::check))

@@ -3,6 +3,7 @@
 use crate::common::TestServer;
 use app::store::Backend;
 use reqwest::StatusCode;
+use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE};
 use server::config::Config;
 use server::sqlite::SqliteStore;
 use std::sync::Arc;
@@ -51,8 +52,14 @@ async fn pages_render_while_other_servers_are_built() {
             built
         })
     };
-    for _ in 0..40 {
-        let res = server.client.get(server.url("/")).send().await.unwrap();
+    for i in 0..40 {
+        // A reader of their own each time: a page is kept per reader, and this one must render.
+        let res = server
+            .client
+            .get(server.url("/"))
+            .header(COOKIE, reader(i))
+            .send();
+        let res = res.await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         assert!(res.text().await.unwrap().contains("still here"));
     }
@@ -74,8 +81,9 @@ fn the_first_pages_of_a_fresh_runtime_render_whole() {
             .unwrap();
         runtime.block_on(async {
             let server = TestServer::start().await;
-            for _ in 0..3 {
-                let res = server.client.get(server.url("/")).send().await;
+            for i in 0..3 {
+                let res = server.client.get(server.url("/")).header(COOKIE, reader(i));
+                let res = res.send().await;
                 let res = res.expect("an answer, not a closed connection");
                 assert_eq!(res.status(), StatusCode::OK);
                 let page = res.text().await.unwrap();
@@ -84,4 +92,64 @@ fn the_first_pages_of_a_fresh_runtime_render_whole() {
             server.stop().await;
         });
     }
+}
+
+/// The name cookie of reader `i`: pages are kept per remembered name.
+fn reader(i: usize) -> String {
+    format!("chat_name=reader{i}")
+}
+
+/// A page and the nonce its policy names.
+async fn page(server: &TestServer, cookie: Option<&str>) -> (String, String) {
+    let mut request = server.client.get(server.url("/"));
+    if let Some(cookie) = cookie {
+        request = request.header(COOKIE, cookie);
+    }
+    let res = request.send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let policy = res.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
+    let nonce = policy.split("'nonce-").nth(1).unwrap().split('\'').next();
+    let nonce = nonce.unwrap().to_owned();
+    (res.text().await.unwrap(), nonce)
+}
+
+/// A page is rendered once and then served from memory until a line arrives, per reader's
+/// name, and every response still has a nonce of its own.
+#[tokio::test]
+async fn a_kept_page_follows_every_line_and_each_readers_name() {
+    let server = TestServer::start().await;
+    server
+        .send(&[("screenname", "ann"), ("text", "first")])
+        .await;
+    let (one, nonce) = page(&server, None).await;
+    let (again, other) = page(&server, None).await;
+    assert!(one.contains("first"));
+    assert_ne!(nonce, other, "each response has its own nonce");
+    assert_eq!(again.matches(&format!("nonce=\"{other}\"")).count(), 4);
+    assert_eq!(one.replace(&nonce, "N"), again.replace(&other, "N"));
+
+    // A line, even one that quotes a nonce it has seen, shows at once and exactly as written.
+    let quoted = format!("nonce={nonce}");
+    server
+        .send(&[("screenname", "bob"), ("text", &quoted)])
+        .await;
+    let (after, fresh) = page(&server, None).await;
+    assert!(after.contains(&quoted), "{after}");
+    assert_ne!(fresh, nonce);
+    let (kept, _) = page(&server, None).await;
+    assert!(kept.contains(&quoted), "{kept}");
+
+    // A line in another room lists that room on this page too.
+    let dev = [("screenname", "ann"), ("text", "hi"), ("room", "dev")];
+    server.send(&dev).await;
+    assert!(page(&server, None).await.0.contains("href=\"/r/dev\""));
+
+    // Each reader sees the name they are remembered by, and no one else's.
+    let named = |name: &str| format!("value=\"{name}\"");
+    let (zed, _) = page(&server, Some("chat_name=zed")).await;
+    let (amy, _) = page(&server, Some("chat_name=amy")).await;
+    let (nobody, _) = page(&server, None).await;
+    assert!(zed.contains(&named("zed")) && !zed.contains(&named("amy")));
+    assert!(amy.contains(&named("amy")) && !amy.contains(&named("zed")));
+    assert!(!nobody.contains(&named("zed")) && !nobody.contains(&named("amy")));
 }

@@ -410,7 +410,7 @@ async fn pages_and_answers_are_compressed_and_revalidated() {
         .await
         .unwrap();
     assert_eq!(page.headers()["content-encoding"], "br");
-    assert_eq!(page.headers()["cache-control"], "no-cache");
+    assert_eq!(page.headers()["cache-control"], "private, no-cache");
     let poll = server
         .client
         .get(server.url("/api/lines?after=0"))

@@ -1,0 +1,278 @@
+//! Rendered pages, kept until a line changes them. A room's page follows from the lines (the
+//! active rooms follow from them too) and from the reader's remembered name, nothing else: so it
+//! is rendered once per path and name while no line arrives, and served from memory meanwhile.
+//!
+//! Every response still gets its own Content-Security-Policy nonce: a page is kept as the text
+//! between the places of the nonce it was rendered with (random, drawn after every line in it
+//! was stored, so no line can contain it), and joined with a fresh nonce for each response.
+
+use app::feed::Feed;
+use app::screen_name::from_cookie_header;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, response::Parts};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use leptos::nonce::Nonce;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Pages kept at most (a few tens of KB each): one per room and remembered name in use.
+const MAX_PAGES: usize = 512;
+
+/// A rendered page is buffered whole to be kept; the page with the longest lines is far below.
+const MAX_PAGE_BYTES: usize = 4 << 20;
+
+pub struct PageCache {
+    feed: Arc<Feed>,
+    pages: Mutex<HashMap<Key, Arc<Page>>>,
+}
+
+/// What a page depends on besides the lines.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key {
+    path: String,
+    name: Option<String>,
+}
+
+/// A rendered page, split where its nonce was.
+struct Page {
+    /// The newest line of all when it was rendered: a newer line may change it.
+    version: i64,
+    headers: HeaderMap,
+    pieces: Vec<Bytes>,
+}
+
+impl PageCache {
+    pub fn new(feed: Arc<Feed>) -> Arc<Self> {
+        Arc::new(Self {
+            feed,
+            pages: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn get(&self, key: &Key, version: i64) -> Option<Arc<Page>> {
+        let pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
+        pages
+            .get(key)
+            .filter(|page| page.version == version)
+            .cloned()
+    }
+
+    fn keep(&self, key: Key, page: Arc<Page>) {
+        let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
+        if pages.len() >= MAX_PAGES && !pages.contains_key(&key) {
+            // Outdated pages go first; if every page is current, start over.
+            pages.retain(|_, kept| kept.version == page.version);
+            if pages.len() >= MAX_PAGES {
+                pages.clear();
+            }
+        }
+        pages.insert(key, page);
+    }
+}
+
+/// Serves a page from memory when it is kept and current; otherwise renders it and keeps it.
+pub async fn serve(State(cache): State<Arc<PageCache>>, request: Request, next: Next) -> Response {
+    let Some(key) = page_key(&request) else {
+        return next.run(request).await;
+    };
+    // Read before rendering: a line published meanwhile makes this version outdated, never a
+    // page that lacks a line current.
+    let version = cache.feed.newest_overall();
+    if let Some(page) = cache.get(&key, version) {
+        return page.respond();
+    }
+    let (parts, body) = next.run(request).await.into_parts();
+    let Some(nonce) = keepable(&parts) else {
+        return Response::from_parts(parts, body);
+    };
+    let Ok(body) = axum::body::to_bytes(body, MAX_PAGE_BYTES).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let Some(page) = Page::new(version, parts.headers.clone(), &body, &nonce) else {
+        return Response::from_parts(parts, Body::from(body));
+    };
+    let page = Arc::new(page);
+    cache.keep(key, page.clone());
+    page.respond()
+}
+
+/// The key of a request for a room's page; `None` for anything else (a page of history or
+/// with an error to show has a query, and is rendered each time).
+fn page_key(request: &Request) -> Option<Key> {
+    let uri = request.uri();
+    let path = uri.path();
+    let page = path == "/" || path.starts_with("/r/");
+    if request.method() != Method::GET || !page || uri.query().is_some() {
+        return None;
+    }
+    let name = request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(from_cookie_header);
+    Some(Key {
+        path: path.to_owned(),
+        name,
+    })
+}
+
+/// The nonce of a whole, successful page (one with a nonce policy): what can be kept.
+fn keepable(parts: &Parts) -> Option<String> {
+    let html = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"));
+    if parts.status != StatusCode::OK || !html {
+        return None;
+    }
+    let policy = parts
+        .headers
+        .get(header::CONTENT_SECURITY_POLICY)?
+        .to_str()
+        .ok()?;
+    let nonce = policy.split("'nonce-").nth(1)?.split('\'').next()?;
+    (!nonce.is_empty()).then(|| nonce.to_owned())
+}
+
+impl Page {
+    /// `None` when the body is not text (never so for a rendered page).
+    fn new(version: i64, mut headers: HeaderMap, body: &Bytes, nonce: &str) -> Option<Self> {
+        headers.remove(header::CONTENT_SECURITY_POLICY);
+        headers.remove(header::CONTENT_LENGTH);
+        let text = std::str::from_utf8(body).ok()?;
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        for (at, _) in text.match_indices(nonce) {
+            pieces.push(body.slice(start..at));
+            start = at + nonce.len();
+        }
+        pieces.push(body.slice(start..));
+        Some(Self {
+            version,
+            headers,
+            pieces,
+        })
+    }
+
+    /// The page with a fresh nonce in its body and policy.
+    fn respond(&self) -> Response {
+        let nonce = Nonce::new();
+        let length = self.pieces.iter().map(Bytes::len).sum::<usize>()
+            + nonce.len() * (self.pieces.len() - 1);
+        let mut body = Vec::with_capacity(length);
+        for (i, piece) in self.pieces.iter().enumerate() {
+            if i > 0 {
+                body.extend_from_slice(nonce.as_bytes());
+            }
+            body.extend_from_slice(piece);
+        }
+        let mut response = Response::new(Body::from(body));
+        *response.headers_mut() = self.headers.clone();
+        if let Ok(policy) = HeaderValue::from_str(&app::csp::page_policy(&nonce)) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, policy);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(version: i64, body: &'static str, nonce: &str) -> Page {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        Page::new(
+            version,
+            headers,
+            &Bytes::from_static(body.as_bytes()),
+            nonce,
+        )
+        .unwrap()
+    }
+
+    async fn body_and_nonce(response: Response) -> (String, String) {
+        let policy = response.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let nonce = policy.split("'nonce-").nth(1).unwrap().split('\'').next();
+        let nonce = nonce.unwrap().to_owned();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+        (String::from_utf8(body.unwrap().to_vec()).unwrap(), nonce)
+    }
+
+    #[tokio::test]
+    async fn each_response_gets_a_fresh_nonce_in_every_place() {
+        let kept = page(
+            1,
+            r#"<script nonce="N0">a</script><p>x</p><script nonce="N0">"#,
+            "N0",
+        );
+        let (first, one) = body_and_nonce(kept.respond()).await;
+        let (second, other) = body_and_nonce(kept.respond()).await;
+        assert_ne!(one, other);
+        for (body, nonce) in [(first, one), (second, other)] {
+            assert_eq!(
+                body,
+                format!(r#"<script nonce="{nonce}">a</script><p>x</p><script nonce="{nonce}">"#)
+            );
+        }
+    }
+
+    #[test]
+    fn only_whole_successful_pages_with_a_nonce_policy_are_kept() {
+        let response = |status: StatusCode, kind: &'static str, policy: Option<&'static str>| {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = status;
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+            if let Some(policy) = policy {
+                let policy = HeaderValue::from_static(policy);
+                headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+            }
+            response.into_parts().0
+        };
+        let html = "text/html; charset=utf-8";
+        let policy = Some("script-src 'self' 'nonce-abc' 'wasm-unsafe-eval'");
+        let ok = response(StatusCode::OK, html, policy);
+        assert_eq!(keepable(&ok).as_deref(), Some("abc"));
+        assert_eq!(
+            keepable(&response(StatusCode::NOT_FOUND, html, policy)),
+            None
+        );
+        assert_eq!(
+            keepable(&response(StatusCode::OK, "application/json", policy)),
+            None
+        );
+        assert_eq!(keepable(&response(StatusCode::OK, html, None)), None);
+        let no_nonce = Some("script-src 'self'");
+        assert_eq!(keepable(&response(StatusCode::OK, html, no_nonce)), None);
+    }
+
+    #[test]
+    fn pages_kept_stay_bounded_and_outdated_ones_go_first() {
+        let cache = PageCache::new(Arc::new(Feed::empty()));
+        let key = |i: usize| Key {
+            path: "/".to_owned(),
+            name: Some(format!("reader{i}")),
+        };
+        cache.keep(key(0), Arc::new(page(1, "old", "N")));
+        for i in 1..MAX_PAGES {
+            cache.keep(key(i), Arc::new(page(2, "current", "N")));
+        }
+        cache.keep(key(MAX_PAGES), Arc::new(page(2, "current", "N")));
+        let pages = cache.pages.lock().unwrap();
+        assert_eq!(pages.len(), MAX_PAGES);
+        assert!(!pages.contains_key(&key(0)), "the outdated page went first");
+        drop(pages);
+        assert!(cache.get(&key(1), 2).is_some());
+        assert!(cache.get(&key(1), 3).is_none(), "a newer line outdates it");
+    }
+}
