@@ -3,7 +3,7 @@
 use crate::common::TestServer;
 use app::store::Backend;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE};
+use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, COOKIE};
 use server::config::Config;
 use server::sqlite::SqliteStore;
 use std::sync::Arc;
@@ -152,4 +152,26 @@ async fn a_kept_page_follows_every_line_and_each_readers_name() {
     assert!(zed.contains(&named("zed")) && !zed.contains(&named("amy")));
     assert!(amy.contains(&named("amy")) && !amy.contains(&named("zed")));
     assert!(!nobody.contains(&named("zed")) && !nobody.contains(&named("amy")));
+
+    // In gzip (joined from pieces compressed once), the same page with a nonce of its own.
+    let res = server
+        .client
+        .get(server.url("/"))
+        .header(COOKIE, "chat_name=zed");
+    let res = res
+        .header(ACCEPT_ENCODING, "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[CONTENT_ENCODING], "gzip");
+    let policy = res.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
+    let nonce = policy.split("'nonce-").nth(1).unwrap().split('\'').next();
+    let nonce = nonce.unwrap().to_owned();
+    let zipped = res.bytes().await.unwrap();
+    let mut text = String::new();
+    let mut decoder = flate2::read::GzDecoder::new(&zipped[..]);
+    std::io::Read::read_to_string(&mut decoder, &mut text).expect("valid gzip");
+    let (plain, plain_nonce) = page(&server, Some("chat_name=zed")).await;
+    assert_ne!(nonce, plain_nonce);
+    assert_eq!(text.replace(&nonce, "N"), plain.replace(&plain_nonce, "N"));
 }
