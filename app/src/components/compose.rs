@@ -5,9 +5,11 @@ use crate::room::Room;
 use leptos::ev::SubmitEvent;
 use leptos::html::Input;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 
-/// The form that posts a line. An `ActionForm`, so it also works as a plain HTML form post
-/// when JavaScript is off. With JavaScript the page sends it itself: the shared rules are
+/// The form that posts a line: a plain HTML form post to the server function's URL when
+/// JavaScript is off. With JavaScript the page sends it itself (not through `ActionForm`, whose
+/// decoding of the form's fields weighed 40 KB of wasm): the shared rules are
 /// checked first, and a send that fails for a transient reason is retried under the same
 /// idempotency key (so it is stored once), keeping the typed text until it is acknowledged.
 #[component]
@@ -24,8 +26,6 @@ pub fn Compose(
     // The message being sent, with its key, and when to send it again.
     let outbox = StoredValue::new(Outbox::default());
 
-    // Runs in the capture phase, before ActionForm's own handler, which leaves a prevented
-    // submit alone.
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         if send.pending().get_untracked() || retrying.get_untracked().is_some() {
@@ -90,8 +90,8 @@ pub fn Compose(
     };
 
     view! {
-        <div class="compose" on:submit:capture=submit>
-            <ActionForm action=send>
+        <div class="compose">
+            <form action=SendLine::url() method="post" on:submit=submit>
                 <input type="hidden" name="room" value=room_field.unwrap_or_default() />
                 <label for="screenname">"Screen name"</label>
                 <input
@@ -116,7 +116,7 @@ pub fn Compose(
                 <button type="submit" disabled=move || send.pending().get()>
                     "Send"
                 </button>
-            </ActionForm>
+            </form>
             <p class="form-error" id="form-error" role="alert">
                 {message}
             </p>
