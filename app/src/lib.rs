@@ -9,6 +9,7 @@ pub mod chat_log;
 pub mod clock;
 pub mod error;
 pub mod line;
+pub mod location;
 pub mod outbox;
 pub mod room;
 pub mod schedule;

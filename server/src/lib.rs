@@ -23,18 +23,17 @@ pub mod sqlite;
 #[cfg(test)]
 mod store_contract;
 
+use app::shell;
 use app::store::{Backend, ChatStore};
-use app::{App, shell};
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use config::{Config, Database};
 use leptos::prelude::*;
-use leptos_axum::{
-    AxumRouteListing, LeptosRoutes, file_and_error_handler_with_context, generate_route_list,
-};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, file_and_error_handler_with_context};
+use leptos_router::{Method, SsrMode};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
@@ -95,17 +94,20 @@ pub fn leptos_options() -> LeptosOptions {
     options
 }
 
-/// The page's routes, listed once per process. Listing them renders the app with resource
-/// loading switched off by a process-wide flag (Leptos's `SuppressResourceLoad`): a page
-/// rendered on another thread meanwhile would wait for ever on a resource that never loads. So
-/// the list is made before the first router exists and never again (tests start many servers
-/// in one process).
-static ROUTES: LazyLock<Vec<AxumRouteListing>> = LazyLock::new(|| generate_route_list(App));
+/// The page's routes (`app::location` says which page a path is): rendered whole before the
+/// answer starts (`SsrMode::Async`), so the page reads the same with JavaScript off. Listed by
+/// hand: Leptos's `generate_route_list` needs the router, which the page does without.
+fn page_routes() -> Vec<AxumRouteListing> {
+    ["/", "/r/{name}"]
+        .into_iter()
+        .map(|path| AxumRouteListing::new(path.to_owned(), SsrMode::Async, [Method::Get], []))
+        .collect()
+}
 
 /// The whole HTTP application: the page, the server functions and the static files, behind
 /// the post rate limit, the cross-site check, the protective limits and the security headers.
 pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Router {
-    let routes = ROUTES.clone();
+    let routes = page_routes();
     let store = backend.store.clone();
     let feed = store.feed().clone();
     let hosts = Arc::new(hosts::AllowedHosts::new(

@@ -9,21 +9,15 @@ use crate::room::{Room, RoomPath};
 use leptos::html::Div;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_params_map, use_query_map};
 
-/// `/`: the default room.
+/// `/r/<name>`: any room but #general. (Names with capitals and `/r/general` were redirected by
+/// the server before this renders.)
 #[component]
-pub fn GeneralPage() -> impl IntoView {
-    view! { <ChatPage room=Room::general() /> }
-}
-
-/// `/r/<name>`: any other room. (Names with capitals and `/r/general` were redirected by the
-/// server before this renders.)
-#[component]
-pub fn RoomPage() -> impl IntoView {
-    let name = use_params_map().with_untracked(|p| p.get("name").unwrap_or_default());
+pub fn RoomPage(name: String, before: Option<String>) -> impl IntoView {
     match RoomPath::of(&name) {
-        RoomPath::Room(room) | RoomPath::Redirect(room) => view! { <ChatPage room /> }.into_any(),
+        RoomPath::Room(room) | RoomPath::Redirect(room) => {
+            view! { <ChatPage room before /> }.into_any()
+        }
         RoomPath::Invalid => view! { <NotARoom name /> }.into_any(),
     }
 }
@@ -51,8 +45,7 @@ fn NotARoom(name: String) -> impl IntoView {
 /// A room's page: its log and the form, rendered with its newest lines (or, with `?before=`,
 /// the page of history before that line).
 #[component]
-fn ChatPage(room: Room) -> impl IntoView {
-    let before = use_query_map().with_untracked(|q| q.get("before"));
+pub fn ChatPage(room: Room, before: Option<String>) -> impl IntoView {
     let initial = OnceResource::new(snapshot(room.field(), before));
     let heading = format!("#{room}");
     view! {

@@ -1,4 +1,4 @@
-//! The page: the HTML shell, the router, and the chat.
+//! The page: the HTML shell, the page a URL asks for, and the chat.
 
 mod chat;
 mod compose;
@@ -6,13 +6,9 @@ mod history;
 mod line_view;
 mod rooms;
 
+use crate::location::{Location, Page};
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, Link, MetaTags, Title, provide_meta_context};
-use leptos_router::{
-    SsrMode,
-    components::{Route, Router, Routes},
-    path,
-};
 
 /// Sets the status of the page being rendered (on the server; the browser has its page).
 fn set_status(code: u16) {
@@ -50,29 +46,42 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The page a URL asks for. Rendered whole on the server (the server's routes render it
+/// asynchronously), so it reads the same with JavaScript off.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let Location {
+        page,
+        before,
+        form_error,
+    } = Location::current();
+    if let Some((path, err)) = form_error {
+        provide_context(leptos::server::ServerActionError::new(&path, &err));
+    }
+    let page = match page {
+        Page::General => {
+            view! { <chat::ChatPage room=crate::room::Room::general() before /> }.into_any()
+        }
+        Page::Room(name) => view! { <chat::RoomPage name before /> }.into_any(),
+        Page::NotFound => view! { <NotFound /> }.into_any(),
+    };
     view! {
         <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
-        <Router>
-            <Routes fallback=|| {
-                set_status(404);
-                view! {
-                    <Title text="Not found · Chat" />
-                    <main class="chat">
-                        <p class="not-found">"Page not found."</p>
-                        <p>
-                            <a href="/">"Go to #general"</a>
-                        </p>
-                    </main>
-                }
-            }>
-                // Async: the whole page, lines included, is in the first response, so it reads
-                // the same with JavaScript off.
-                <Route path=path!("/") view=chat::GeneralPage ssr=SsrMode::Async />
-                <Route path=path!("/r/:name") view=chat::RoomPage ssr=SsrMode::Async />
-            </Routes>
-        </Router>
+        {page}
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    set_status(404);
+    view! {
+        <Title text="Not found · Chat" />
+        <main class="chat">
+            <p class="not-found">"Page not found."</p>
+            <p>
+                <a href="/">"Go to #general"</a>
+            </p>
+        </main>
     }
 }
