@@ -15,6 +15,12 @@ pub fn page_policy(nonce: &str) -> String {
     )
 }
 
+/// The nonce a page policy names.
+pub fn nonce_of(policy: &str) -> Option<&str> {
+    let nonce = policy.split("'nonce-").nth(1)?.split('\'').next()?;
+    (!nonce.is_empty()).then_some(nonce)
+}
+
 /// Sets the page's Content-Security-Policy on the response being rendered.
 pub fn set_page_policy() {
     let (Some(nonce), Some(response)) =
@@ -24,5 +30,16 @@ pub fn set_page_policy() {
     };
     if let Ok(policy) = HeaderValue::from_str(&page_policy(&nonce)) {
         response.insert_header(header::CONTENT_SECURITY_POLICY, policy);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_nonce_is_read_back_from_the_policy() {
+        let policy = super::page_policy("abc_-9");
+        assert_eq!(super::nonce_of(&policy), Some("abc_-9"));
+        assert_eq!(super::nonce_of("script-src 'self'"), None);
+        assert_eq!(super::nonce_of("script-src 'nonce-'"), None);
     }
 }

@@ -9,7 +9,7 @@
 use crate::line::Line;
 use crate::room::{Room, RoomActivity};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
@@ -26,6 +26,8 @@ pub struct Posted {
 pub struct Feed {
     recent: RwLock<Recent>,
     rooms: RwLock<HashMap<Room, RoomState>>,
+    /// The newest id of all, set last by `publish`: the ring and the rooms already show it.
+    published: AtomicI64,
     held: AtomicUsize,
     max_held: AtomicUsize,
     closing: watch::Sender<bool>,
@@ -76,6 +78,7 @@ impl Feed {
             })
             .collect();
         Self {
+            published: AtomicI64::new(ring.newest()),
             recent: RwLock::new(ring),
             rooms: RwLock::new(rooms),
             held: AtomicUsize::new(0),
@@ -109,6 +112,7 @@ impl Feed {
         if lines.is_empty() {
             return;
         }
+        let newest = lines.iter().map(|p| p.line.id).max().unwrap_or(0);
         let mut newest_by_room: Vec<(Room, i64, String)> = Vec::new();
         for posted in &lines {
             match newest_by_room.iter_mut().find(|(r, ..)| *r == posted.room) {
@@ -152,6 +156,9 @@ impl Feed {
                 }
             }
         }
+        drop(rooms);
+        // Last: whoever reads this id finds its line in the ring and its room listed.
+        self.published.fetch_max(newest, Ordering::Release);
     }
 
     /// The newest id in `room` (0 when it has none).
@@ -161,9 +168,10 @@ impl Feed {
             .map_or(0, |state| *state.newest.borrow())
     }
 
-    /// The newest id of all: what the ring ends with.
+    /// The newest id of all, once the ring and the rooms both show it: a page rendered after
+    /// reading it is at least as new.
     pub fn newest_overall(&self) -> i64 {
-        read(&self.recent).newest()
+        self.published.load(Ordering::Acquire)
     }
 
     /// The lines of `room` newer than `after`, at most `limit`, ascending; `None` when memory

@@ -11,6 +11,7 @@ pub mod error;
 pub mod line;
 pub mod location;
 pub mod outbox;
+pub mod percent;
 pub mod room;
 pub mod schedule;
 pub mod screen_name;

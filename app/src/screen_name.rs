@@ -12,7 +12,7 @@ pub fn set_cookie(name: &str, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!(
         "{COOKIE}={}; Path=/; Max-Age={LIFETIME_SECS}; SameSite=Lax{secure}",
-        encode(name)
+        crate::percent::encode(name)
     )
 }
 
@@ -22,36 +22,8 @@ pub fn from_cookie_header(header: &str) -> Option<String> {
         .split(';')
         .filter_map(|pair| pair.trim().split_once('='))
         .find_map(|(key, value)| (key == COOKIE).then_some(value))?;
-    let name = decode(value)?;
+    let name = crate::percent::decode(value)?;
     crate::line::check_screenname(&name).ok().map(str::to_owned)
-}
-
-/// Percent-encodes everything but ASCII letters and digits: cookie values allow little.
-fn encode(name: &str) -> String {
-    name.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn decode(value: &str) -> Option<String> {
-    let mut bytes = Vec::with_capacity(value.len());
-    let mut rest = value.bytes();
-    while let Some(b) = rest.next() {
-        bytes.push(match b {
-            b'%' => {
-                let hex = |d: Option<u8>| (d? as char).to_digit(16);
-                (hex(rest.next())? * 16 + hex(rest.next())?) as u8
-            }
-            b => b,
-        });
-    }
-    String::from_utf8(bytes).ok()
 }
 
 /// Server side: the name remembered by this request's cookie, and remembering a name on the

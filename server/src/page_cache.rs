@@ -11,6 +11,7 @@
 mod gzip;
 
 use app::feed::Feed;
+use app::location::{Location, Page as PageAt};
 use app::screen_name::from_cookie_header;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -20,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use gzip::Gzip;
 use leptos::nonce::Nonce;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// Pages kept at most (a few tens of KB each): one per room and remembered name in use.
 const MAX_PAGES: usize = 512;
@@ -46,7 +47,8 @@ struct Page {
     version: i64,
     headers: HeaderMap,
     pieces: Vec<Bytes>,
-    gzip: Option<Gzip>,
+    /// Compressed at the first client that takes gzip (`None` inside: it could not be).
+    gzip: OnceLock<Option<Gzip>>,
 }
 
 impl PageCache {
@@ -65,11 +67,16 @@ impl PageCache {
             .cloned()
     }
 
+    /// Keeps `page` if no line came while it was rendered (an older page is of no more use).
     fn keep(&self, key: Key, page: Arc<Page>) {
+        let current = self.feed.newest_overall();
+        if page.version != current {
+            return;
+        }
         let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
         if pages.len() >= MAX_PAGES && !pages.contains_key(&key) {
             // Outdated pages go first; if every page is current, start over.
-            pages.retain(|_, kept| kept.version == page.version);
+            pages.retain(|_, kept| kept.version == current);
             if pages.len() >= MAX_PAGES {
                 pages.clear();
             }
@@ -110,7 +117,7 @@ pub async fn serve(State(cache): State<Arc<PageCache>>, request: Request, next: 
 fn page_key(request: &Request) -> Option<Key> {
     let uri = request.uri();
     let path = uri.path();
-    let page = path == "/" || path.starts_with("/r/");
+    let page = Location::parse(path, None).page != PageAt::NotFound;
     if request.method() != Method::GET || !page || uri.query().is_some() {
         return None;
     }
@@ -138,7 +145,10 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         let mut params = coding.split(';');
         let name = params.next().unwrap_or("").trim();
         let weight = params
-            .filter_map(|param| param.trim().strip_prefix("q="))
+            .filter_map(|param| {
+                let (name, value) = param.trim().split_once('=')?;
+                name.eq_ignore_ascii_case("q").then_some(value)
+            })
             .find_map(|q| q.trim().parse::<f32>().ok())
             .unwrap_or(1.0);
         if name.eq_ignore_ascii_case("gzip") {
@@ -159,13 +169,8 @@ fn keepable(parts: &Parts) -> Option<String> {
     if parts.status != StatusCode::OK || !html {
         return None;
     }
-    let policy = parts
-        .headers
-        .get(header::CONTENT_SECURITY_POLICY)?
-        .to_str()
-        .ok()?;
-    let nonce = policy.split("'nonce-").nth(1)?.split('\'').next()?;
-    (!nonce.is_empty()).then(|| nonce.to_owned())
+    let policy = parts.headers.get(header::CONTENT_SECURITY_POLICY)?;
+    app::csp::nonce_of(policy.to_str().ok()?).map(str::to_owned)
 }
 
 impl Page {
@@ -184,7 +189,7 @@ impl Page {
         Some(Self {
             version,
             headers,
-            gzip: Gzip::compress(&pieces),
+            gzip: OnceLock::new(),
             pieces,
         })
     }
@@ -192,10 +197,18 @@ impl Page {
     /// The page with a fresh nonce in its body and policy; in gzip if `gzip`.
     fn respond(&self, gzip: bool) -> Response {
         let nonce = Nonce::new();
+        // Never a page without its policy (a nonce is always a valid header value).
+        let Ok(policy) = HeaderValue::from_str(&app::csp::page_policy(&nonce)) else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
         let mut headers = self.headers.clone();
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
         let zipped = gzip
-            .then(|| self.gzip.as_ref()?.join(&self.pieces, &nonce))
+            .then(|| {
+                let compressed = self.gzip.get_or_init(|| Gzip::compress(&self.pieces));
+                compressed.as_ref()?.join(&self.pieces, &nonce)
+            })
             .flatten();
         let body = match zipped {
             Some(zipped) => {
@@ -204,9 +217,6 @@ impl Page {
             }
             None => self.text(&nonce),
         };
-        if let Ok(policy) = HeaderValue::from_str(&app::csp::page_policy(&nonce)) {
-            headers.insert(header::CONTENT_SECURITY_POLICY, policy);
-        }
         let mut response = Response::new(Body::from(body));
         *response.headers_mut() = headers;
         response
@@ -248,8 +258,7 @@ mod tests {
             .to_str()
             .unwrap()
             .to_owned();
-        let nonce = policy.split("'nonce-").nth(1).unwrap().split('\'').next();
-        let nonce = nonce.unwrap().to_owned();
+        let nonce = app::csp::nonce_of(&policy).unwrap().to_owned();
         let body = axum::body::to_bytes(response.into_body(), usize::MAX).await;
         (body.unwrap().to_vec(), nonce)
     }
@@ -335,14 +344,34 @@ mod tests {
         assert_eq!(keepable(&response(StatusCode::OK, html, no_nonce)), None);
     }
 
+    /// Publishes line `id` to `feed`.
+    fn line(feed: &Feed, id: i64) {
+        let line = app::line::Line {
+            id,
+            screenname: "ann".into(),
+            text: format!("line {id}"),
+            created: "2026-11-26T10:00:00Z".into(),
+        };
+        let room = app::room::Room::general();
+        feed.publish(vec![app::feed::Posted { room, line }]);
+    }
+
     #[test]
-    fn pages_kept_stay_bounded_and_outdated_ones_go_first() {
-        let cache = PageCache::new(Arc::new(Feed::empty()));
+    fn pages_kept_stay_current_and_bounded_and_outdated_ones_go_first() {
+        let feed = Arc::new(Feed::empty());
+        let cache = PageCache::new(feed.clone());
         let key = |i: usize| Key {
             path: "/".to_owned(),
             name: Some(format!("reader{i}")),
         };
+        line(&feed, 1);
         cache.keep(key(0), Arc::new(page(1, "old", "N")));
+        line(&feed, 2);
+        cache.keep(key(1), Arc::new(page(1, "rendered before line 2", "N")));
+        assert!(
+            cache.get(&key(1), 1).is_none(),
+            "not kept: a line came meanwhile"
+        );
         for i in 1..MAX_PAGES {
             cache.keep(key(i), Arc::new(page(2, "current", "N")));
         }

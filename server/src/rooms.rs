@@ -3,17 +3,22 @@
 //! JavaScript. (Names that cannot be rooms are left to the page, which answers 404 and says
 //! what a room name may be.)
 
+use app::location::{Location, Page};
 use app::room::{Room, RoomPath};
 use axum::extract::{Query, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+/// Read as the page reads its address (`app::location`), so that `/r/DE%56` goes to `/r/dev`
+/// as `/r/DEV` does.
 pub async fn canonical_paths(request: Request, next: Next) -> Response {
-    let segment = request.uri().path().strip_prefix("/r/");
-    let room = match segment.filter(|s| !s.contains('/')).map(RoomPath::of) {
-        Some(RoomPath::Redirect(room)) => Some(room),
-        Some(RoomPath::Room(room)) if room.is_general() => Some(room),
+    let room = match Location::parse(request.uri().path(), None).page {
+        Page::Room(name) => match RoomPath::of(&name) {
+            RoomPath::Redirect(room) => Some(room),
+            RoomPath::Room(room) if room.is_general() => Some(room),
+            _ => None,
+        },
         _ => None,
     };
     if let Some(room) = room {
@@ -38,24 +43,7 @@ pub async fn go(Query(go): Query<Go>) -> Redirect {
     let name = go.room.trim().trim_start_matches('#').to_ascii_lowercase();
     let to = match Room::from_field(Some(&name)) {
         Ok(room) => room.path(),
-        Err(_) => format!("/r/{}", percent_encode(&name)),
+        Err(_) => format!("/r/{}", app::percent::encode(&name)),
     };
     Redirect::to(&to)
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn names_are_encoded_for_the_path() {
-        assert_eq!(super::percent_encode("a b/é"), "a%20b%2F%C3%A9");
-    }
 }

@@ -55,6 +55,8 @@ pub fn ChatPage(room: Room, before: Option<String>) -> impl IntoView {
                     match initial.await {
                         Ok(snapshot) => view! { <Chat snapshot /> }.into_any(),
                         Err(err) => {
+                            // Never kept nor cached as the room's page.
+                            super::set_status(err.kind.status());
                             view! {
                                 <Title text="Chat" />
                                 <h1>"Chat"</h1>

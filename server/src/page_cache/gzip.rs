@@ -68,9 +68,13 @@ fn deflate(piece: &[u8]) -> Option<Vec<u8>> {
             .compress_vec(&piece[read..], &mut out, FlushCompress::Sync)
             .ok()?;
         let all_read = usize::try_from(deflate.total_in()).ok()? == piece.len();
-        // The flush is complete once it stops short of the room it had.
-        if status == Status::BufError || (all_read && out.len() < out.capacity()) {
+        // The flush is complete once it stops short of the room it had (or has nothing left
+        // to do); no progress with input left would be a piece cut short.
+        if all_read && (status == Status::BufError || out.len() < out.capacity()) {
             return Some(out);
+        }
+        if status == Status::BufError {
+            return None;
         }
     }
 }

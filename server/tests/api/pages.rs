@@ -99,6 +99,12 @@ fn reader(i: usize) -> String {
     format!("chat_name=reader{i}")
 }
 
+/// The nonce a response's policy names.
+fn nonce_of(res: &reqwest::Response) -> String {
+    let policy = res.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
+    app::csp::nonce_of(policy).expect("a nonce").to_owned()
+}
+
 /// A page and the nonce its policy names.
 async fn page(server: &TestServer, cookie: Option<&str>) -> (String, String) {
     let mut request = server.client.get(server.url("/"));
@@ -107,9 +113,7 @@ async fn page(server: &TestServer, cookie: Option<&str>) -> (String, String) {
     }
     let res = request.send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let policy = res.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
-    let nonce = policy.split("'nonce-").nth(1).unwrap().split('\'').next();
-    let nonce = nonce.unwrap().to_owned();
+    let nonce = nonce_of(&res);
     (res.text().await.unwrap(), nonce)
 }
 
@@ -164,9 +168,7 @@ async fn a_kept_page_follows_every_line_and_each_readers_name() {
         .await
         .unwrap();
     assert_eq!(res.headers()[CONTENT_ENCODING], "gzip");
-    let policy = res.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
-    let nonce = policy.split("'nonce-").nth(1).unwrap().split('\'').next();
-    let nonce = nonce.unwrap().to_owned();
+    let nonce = nonce_of(&res);
     let zipped = res.bytes().await.unwrap();
     let mut text = String::new();
     let mut decoder = flate2::read::GzDecoder::new(&zipped[..]);

@@ -133,9 +133,19 @@ async fn room_addresses_are_canonical() {
     let capitals = get("/r/Dev-Ops?before=5").await.unwrap();
     assert_eq!(capitals.status(), StatusCode::PERMANENT_REDIRECT);
     assert_eq!(capitals.headers()["location"], "/r/dev-ops?before=5");
+    // Read as the page reads it: percent-escapes decoded.
+    for (escaped, to) in [("/r/DE%56", "/r/dev"), ("/r/%67eneral", "/")] {
+        let res = get(escaped).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PERMANENT_REDIRECT, "{escaped}");
+        assert_eq!(res.headers()["location"], to);
+    }
     let page = get("/r/dev-ops").await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("#dev-ops"));
+    // A page the snapshot refuses says why, with the status of its error.
+    let bad = get("/r/dev-ops?before=abc").await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("class=\"load-error\""));
     let invalid = get("/r/no_such-room-").await.unwrap();
     assert_eq!(invalid.status(), StatusCode::NOT_FOUND);
     assert!(invalid.text().await.unwrap().contains("1 to 32 characters"));
