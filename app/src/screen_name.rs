@@ -30,14 +30,19 @@ pub fn from_cookie_header(header: &str) -> Option<String> {
 /// response being made.
 #[cfg(feature = "ssr")]
 pub mod request {
-    use http::{HeaderValue, header, request::Parts};
+    use http::{HeaderMap, HeaderValue, header, request::Parts};
     use leptos::prelude::use_context;
     use leptos_axum::ResponseOptions;
 
+    /// The name remembered by the page being rendered.
     pub fn remembered() -> Option<String> {
-        let parts = use_context::<Parts>()?;
-        let cookies = parts.headers.get_all(header::COOKIE);
-        cookies
+        in_headers(&use_context::<Parts>()?.headers)
+    }
+
+    /// The name remembered by a request's cookies (also what a kept page is kept under).
+    pub fn in_headers(headers: &HeaderMap) -> Option<String> {
+        headers
+            .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .find_map(super::from_cookie_header)

@@ -12,7 +12,7 @@ mod gzip;
 
 use app::feed::Feed;
 use app::location::{Location, Page as PageAt};
-use app::screen_name::from_cookie_header;
+use app::screen_name;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, response::Parts};
@@ -35,7 +35,7 @@ pub struct PageCache {
 }
 
 /// What a page depends on besides the lines.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(PartialEq, Eq, Hash)]
 struct Key {
     path: String,
     name: Option<String>,
@@ -121,15 +121,10 @@ fn page_key(request: &Request) -> Option<Key> {
     if request.method() != Method::GET || !page || uri.query().is_some() {
         return None;
     }
-    let name = request
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(from_cookie_header);
     Some(Key {
         path: path.to_owned(),
-        name,
+        // Read as the page reads it, so a page is kept under the name it shows.
+        name: screen_name::request::in_headers(request.headers()),
     })
 }
 
