@@ -6,12 +6,23 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
 E2E_DB := target/e2e/chat.sqlite3
 
+# cargo-leptos with the page's wasm built by the nightly toolchain, for size (README,
+# Performance): the standard library rebuilt for size with the page's settings, panics that
+# abort without a message, no Debug formatting, no panic locations (erase_components repeated:
+# a target's rustflags replace .cargo/config.toml's).
+# The server stays on stable (Cargo.toml's bin-cargo-command). Plain `cargo leptos` builds the
+# same page on stable, only larger.
+LEPTOS := env RUSTUP_TOOLCHAIN=nightly \
+  CARGO_UNSTABLE_BUILD_STD=std,panic_abort CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size \
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none --cfg erase_components" \
+  cargo leptos
+
 .PHONY: run test tools unit build fuzz e2e bench lint
 
 ## Build in release mode and serve the chat at http://127.0.0.1:3000
 run:
 	.ci/ensure-tools app
-	cargo leptos serve --release --precompress
+	$(LEPTOS) serve --release --precompress
 
 ## Every test: lint, unit and integration, the release build, then Playwright in Chromium;
 ## each stage timed (.ci/test-all)
@@ -26,7 +37,7 @@ unit:
 	.ci/pg-sandbox run cargo test -p app -p server
 
 build:
-	cargo leptos build --release --precompress
+	$(LEPTOS) build --release --precompress
 
 ## The API fuzzed from outside against its OpenAPI document (needs `build`)
 fuzz:
@@ -36,13 +47,13 @@ fuzz:
 # The tests of several servers share a throwaway PostgreSQL (.ci/pg-sandbox).
 e2e:
 	rm -rf target/e2e && mkdir -p target/e2e
-	CHAT_DB=$(E2E_DB) .ci/pg-sandbox run cargo leptos end-to-end --release --precompress
+	CHAT_DB=$(E2E_DB) .ci/pg-sandbox run $(LEPTOS) end-to-end --release --precompress
 	node end2end/summary.js target/e2e/results.json
 
 ## The benchmark suite, in full (a few minutes; not part of `make test`, which runs it as a smoke test)
 bench:
 	.ci/ensure-tools bench
-	cargo leptos build --release --precompress
+	$(LEPTOS) build --release --precompress
 	cargo bench -p server --bench suite
 	.ci/live-page-bench
 

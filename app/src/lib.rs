@@ -11,6 +11,7 @@ pub mod error;
 pub mod line;
 pub mod location;
 pub mod outbox;
+pub mod page_data;
 pub mod percent;
 pub mod room;
 pub mod schedule;

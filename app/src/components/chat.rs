@@ -4,11 +4,11 @@ use super::line_view::LineView;
 use super::rooms::RoomBar;
 use crate::api::{ChatSnapshot, SendLine, snapshot};
 use crate::chat_log::ChatLog;
+use crate::page_data;
 use crate::poller::{Link, Poller, Unread, mark_hydrated};
 use crate::room::{Room, RoomPath};
 use leptos::html::Div;
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 /// `/r/<name>`: any room but #general. (Names with capitals and `/r/general` were redirected by
 /// the server before this renders.)
@@ -27,7 +27,6 @@ pub fn RoomPage(name: String, before: Option<String>) -> impl IntoView {
 fn NotARoom(name: String) -> impl IntoView {
     super::set_status(404);
     view! {
-        <Title text="No such room · Chat" />
         <main class="chat">
             <h1>"No such room"</h1>
             <p class="not-found">
@@ -46,7 +45,8 @@ fn NotARoom(name: String) -> impl IntoView {
 /// the page of history before that line).
 #[component]
 pub fn ChatPage(room: Room, before: Option<String>) -> impl IntoView {
-    let initial = OnceResource::new(snapshot(room.field(), before));
+    let initial =
+        OnceResource::<_, page_data::Json>::new_with_options(snapshot(room.field(), before), false);
     let heading = format!("#{room}");
     view! {
         <main class="chat">
@@ -58,7 +58,6 @@ pub fn ChatPage(room: Room, before: Option<String>) -> impl IntoView {
                             // Never kept nor cached as the room's page.
                             super::set_status(err.kind.status());
                             view! {
-                                <Title text="Chat" />
                                 <h1>"Chat"</h1>
                                 <p class="load-error" role="alert">{err.message}</p>
                             }
@@ -183,18 +182,11 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
-    // Leptos reads the title for the page's <head> after rendering, outside the request's
-    // reactive arena (leptos_integration_utils 0.8.9, `from_app` → `inject_meta_context`): a
-    // signal read there panics when the request's task has moved to another worker thread,
-    // which happens under load. So the server's title is plain text (nothing is unread on a
-    // page being rendered); in the browser it follows the unread count.
-    #[cfg(feature = "ssr")]
-    let page_title = leptos::text_prop::TextProp::from(title(&room, Unread::default()));
-    #[cfg(not(feature = "ssr"))]
-    let page_title = {
+    // The server rendered the title (the shell's, nothing unread); here it follows the count.
+    Effect::new({
         let room = room.clone();
-        leptos::text_prop::TextProp::from(move || title(&room, unread.get()))
-    };
+        move |_| document().set_title(&title(&room, unread.get()))
+    });
     // Each part type-erased: one view type for the whole page is too deep for the compiler.
     let refresh = live
         .then(|| {
@@ -250,7 +242,6 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
     }
     .into_any();
     view! {
-        <Title text=page_title />
         {refresh}
         <RoomBar room=room.clone() rooms />
         {log_view}

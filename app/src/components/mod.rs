@@ -7,8 +7,9 @@ mod line_view;
 mod rooms;
 
 use crate::location::{Location, Page};
+use crate::room::{Room, RoomPath};
 use leptos::prelude::*;
-use leptos_meta::{HashedStylesheet, Link, MetaTags, Title, provide_meta_context};
+use leptos_meta::HashedStylesheet;
 
 /// Sets the status of the page being rendered (on the server; the browser has its page).
 fn set_status(code: u16) {
@@ -23,6 +24,29 @@ fn set_status(code: u16) {
     let _ = code;
 }
 
+/// The document's title as the server renders it (nothing is unread yet); a chat page keeps it
+/// up to date in the browser. Decided from the address alone, like the page: leptos_meta's
+/// `<Title>` would cost the wasm 5.6 KB brotli for this.
+fn title(page: &Page) -> String {
+    match page {
+        Page::General => chat::title(&Room::general(), Default::default()),
+        Page::Room(name) => match RoomPath::of(name) {
+            RoomPath::Room(room) | RoomPath::Redirect(room) => {
+                chat::title(&room, Default::default())
+            }
+            RoomPath::Invalid => "No such room · Chat".to_owned(),
+        },
+        Page::NotFound => "Not found · Chat".to_owned(),
+    }
+}
+
+/// Text as HTML text: `&`, `<` and `>` escaped.
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// The document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
@@ -34,10 +58,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
+                // Set whole, not as a child view: a type-erased child ends in a `<!>` marker,
+                // which a title (text only) would show.
+                <title inner_html=escaped(&title(&Location::current().page)) />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <HashedStylesheet options=options.clone() id="leptos" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
-                <MetaTags />
             </head>
             <body>
                 <App />
@@ -50,7 +77,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// asynchronously), so it reads the same with JavaScript off.
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
     let Location {
         page,
         before,
@@ -59,16 +85,10 @@ pub fn App() -> impl IntoView {
     if let Some((path, err)) = form_error {
         provide_context(leptos::server::ServerActionError::new(&path, &err));
     }
-    let page = match page {
-        Page::General => {
-            view! { <chat::ChatPage room=crate::room::Room::general() before /> }.into_any()
-        }
+    match page {
+        Page::General => view! { <chat::ChatPage room=Room::general() before /> }.into_any(),
         Page::Room(name) => view! { <chat::RoomPage name before /> }.into_any(),
         Page::NotFound => view! { <NotFound /> }.into_any(),
-    };
-    view! {
-        <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
-        {page}
     }
 }
 
@@ -76,12 +96,30 @@ pub fn App() -> impl IntoView {
 fn NotFound() -> impl IntoView {
     set_status(404);
     view! {
-        <Title text="Not found · Chat" />
         <main class="chat">
             <p class="not-found">"Page not found."</p>
             <p>
                 <a href="/">"Go to #general"</a>
             </p>
         </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_follow_the_address_and_are_text() {
+        let title = |path| title(&Location::parse(path, None).page);
+        assert_eq!(title("/"), "#general · Chat");
+        assert_eq!(
+            title("/r/DEV"),
+            "#dev · Chat",
+            "as the address it redirects to"
+        );
+        assert_eq!(title("/r/<b>"), "No such room · Chat");
+        assert_eq!(title("/r/a/b"), "Not found · Chat");
+        assert_eq!(escaped("a<b>&c"), "a&lt;b&gt;&amp;c");
     }
 }

@@ -67,10 +67,11 @@ async fn pages_render_while_other_servers_are_built() {
     assert!(builder.join().unwrap() > 0);
 }
 
-/// Leptos reads the title for the page's `<head>` after rendering, outside the request's
+/// leptos_meta read the title for the page's `<head>` after rendering, outside the request's
 /// reactive arena; a reactive title panicked there (the connection closed with no answer)
-/// when the request's task resumed on a worker thread that had never rendered a page. Each
-/// round is a fresh runtime of many workers, as a freshly started server is.
+/// when the request's task resumed on a worker thread that had never rendered a page. The
+/// shell renders the title itself now; this still holds every worker of a fresh runtime (as a
+/// freshly started server has) to a whole page.
 #[test]
 fn the_first_pages_of_a_fresh_runtime_render_whole() {
     for _ in 0..30 {
@@ -91,6 +92,28 @@ fn the_first_pages_of_a_fresh_runtime_render_whole() {
             }
             server.stop().await;
         });
+    }
+}
+
+/// Each kind of page names itself in the tab: the title is rendered with the page, from its
+/// address (the browser then keeps a chat's title counting unread lines).
+#[tokio::test]
+async fn every_page_has_its_title() {
+    let server = TestServer::start().await;
+    for (path, status, title) in [
+        ("/", StatusCode::OK, "#general · Chat"),
+        ("/r/dev-ops", StatusCode::OK, "#dev-ops · Chat"),
+        ("/r/-bad-", StatusCode::NOT_FOUND, "No such room · Chat"),
+        ("/elsewhere", StatusCode::NOT_FOUND, "Not found · Chat"),
+    ] {
+        let res = server.client.get(server.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), status, "{path}");
+        let page = res.text().await.unwrap();
+        assert_eq!(page.matches("<title>").count(), 1, "{path}: {page}");
+        assert!(
+            page.contains(&format!("<title>{title}</title>")),
+            "{path}: {page}"
+        );
     }
 }
 
