@@ -28,4 +28,6 @@ pub mod feed;
 #[cfg(feature = "ssr")]
 pub mod store;
 
-pub use components::{App, shell};
+pub use components::App;
+#[cfg(feature = "ssr")]
+pub use components::shell;

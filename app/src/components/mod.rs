@@ -1,15 +1,19 @@
-//! The page: the HTML shell, the page a URL asks for, and the chat.
+//! The page: the page a URL asks for, and the chat (the HTML around it is `shell`'s).
 
 mod chat;
 mod compose;
 mod history;
 mod line_view;
 mod rooms;
+#[cfg(feature = "ssr")]
+mod shell;
+
+#[cfg(feature = "ssr")]
+pub use shell::shell;
 
 use crate::location::{Location, Page};
-use crate::room::{Room, RoomPath};
+use crate::room::Room;
 use leptos::prelude::*;
-use leptos_meta::HashedStylesheet;
 
 /// Sets the status of the page being rendered (on the server; the browser has its page).
 fn set_status(code: u16) {
@@ -22,55 +26,6 @@ fn set_status(code: u16) {
     }
     #[cfg(not(feature = "ssr"))]
     let _ = code;
-}
-
-/// The document's title as the server renders it (nothing is unread yet); a chat page keeps it
-/// up to date in the browser. Decided from the address alone, like the page: leptos_meta's
-/// `<Title>` would cost the wasm 5.6 KB brotli for this.
-fn title(page: &Page) -> String {
-    match page {
-        Page::General => chat::title(&Room::general(), Default::default()),
-        Page::Room(name) => match RoomPath::of(name) {
-            RoomPath::Room(room) | RoomPath::Redirect(room) => {
-                chat::title(&room, Default::default())
-            }
-            RoomPath::Invalid => "No such room · Chat".to_owned(),
-        },
-        Page::NotFound => "Not found · Chat".to_owned(),
-    }
-}
-
-/// Text as HTML text: `&`, `<` and `>` escaped.
-fn escaped(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// The document around the app, rendered on the server only.
-pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    crate::csp::set_page_policy();
-    view! {
-        <!DOCTYPE html>
-        <html lang="en">
-            <head>
-                <meta charset="utf-8" />
-                <meta name="viewport" content="width=device-width, initial-scale=1" />
-                <meta name="color-scheme" content="light dark" />
-                // Set whole, not as a child view: a type-erased child ends in a `<!>` marker,
-                // which a title (text only) would show.
-                <title inner_html=escaped(&title(&Location::current().page)) />
-                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
-                <HashedStylesheet options=options.clone() id="leptos" />
-                <AutoReload options=options.clone() />
-                <HydrationScripts options />
-            </head>
-            <body>
-                <App />
-            </body>
-        </html>
-    }
 }
 
 /// The page a URL asks for. Rendered whole on the server (the server's routes render it
@@ -102,24 +57,5 @@ fn NotFound() -> impl IntoView {
                 <a href="/">"Go to #general"</a>
             </p>
         </main>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn titles_follow_the_address_and_are_text() {
-        let title = |path| title(&Location::parse(path, None).page);
-        assert_eq!(title("/"), "#general · Chat");
-        assert_eq!(
-            title("/r/DEV"),
-            "#dev · Chat",
-            "as the address it redirects to"
-        );
-        assert_eq!(title("/r/<b>"), "No such room · Chat");
-        assert_eq!(title("/r/a/b"), "Not found · Chat");
-        assert_eq!(escaped("a<b>&c"), "a&lt;b&gt;&amp;c");
     }
 }
