@@ -6,13 +6,12 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
 E2E_DB := target/e2e/chat.sqlite3
 
-# cargo-leptos with the page's wasm built by the nightly toolchain, for size (README,
-# Performance): the standard library rebuilt for size with the page's settings, panics that
-# abort without a message, no Debug formatting, no panic locations (erase_components repeated:
-# a target's rustflags replace .cargo/config.toml's).
-# The server stays on stable (Cargo.toml's bin-cargo-command). Plain `cargo leptos` builds the
-# same page on stable, only larger.
-LEPTOS := env RUSTUP_TOOLCHAIN=nightly \
+# cargo-leptos with the page's wasm built by the nightly toolchain, for size (README, "The page's
+# build"): the standard library rebuilt for size, panics that abort without a message, no panic
+# locations, no Debug formatting (erase_components repeated: a target's rustflags replace
+# .cargo/config.toml's). The server is built on stable. Plain `cargo leptos` builds the same page
+# on one toolchain, only larger.
+LEPTOS := env RUSTUP_TOOLCHAIN=nightly LEPTOS_BIN_CARGO_COMMAND="cargo +stable" \
   CARGO_UNSTABLE_BUILD_STD=std,panic_abort CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none --cfg erase_components" \
   cargo leptos
@@ -38,6 +37,7 @@ unit:
 
 build:
 	$(LEPTOS) build --release --precompress
+	node end2end/size-budget.mjs target/site/pkg 150000
 
 ## The API fuzzed from outside against its OpenAPI document (needs `build`)
 fuzz:

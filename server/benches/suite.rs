@@ -574,7 +574,7 @@ fn shipped_sizes(required: bool) -> Vec<(String, String)> {
     if files.len() != 2 {
         assert!(
             !required,
-            "no release build in {}: run `cargo leptos build --release` (make bench does)",
+            "no release build in {}: run `make build` (make bench does)",
             pkg.display()
         );
         return vec![("pkg".into(), "not built (smoke run)".into())];

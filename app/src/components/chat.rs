@@ -6,40 +6,9 @@ use crate::api::{ChatSnapshot, SendLine, snapshot};
 use crate::chat_log::ChatLog;
 use crate::page_data;
 use crate::poller::{Link, Poller, Unread, mark_hydrated};
-use crate::room::{Room, RoomPath};
+use crate::room::Room;
 use leptos::html::Div;
 use leptos::prelude::*;
-
-/// `/r/<name>`: any room but #general. (Names with capitals and `/r/general` were redirected by
-/// the server before this renders.)
-#[component]
-pub fn RoomPage(name: String, before: Option<String>) -> impl IntoView {
-    match RoomPath::of(&name) {
-        RoomPath::Room(room) | RoomPath::Redirect(room) => {
-            view! { <ChatPage room before /> }.into_any()
-        }
-        RoomPath::Invalid => view! { <NotARoom name /> }.into_any(),
-    }
-}
-
-/// The 404 page for a name that cannot be a room: it says what a room name may be.
-#[component]
-fn NotARoom(name: String) -> impl IntoView {
-    super::set_status(404);
-    view! {
-        <main class="chat">
-            <h1>"No such room"</h1>
-            <p class="not-found">
-                <code>{name}</code>
-                " is not a room name. "
-                {crate::room::ROOM_RULE}
-            </p>
-            <p>
-                <a href="/">"Go to #general"</a>
-            </p>
-        </main>
-    }
-}
 
 /// A room's page: its log and the form, rendered with its newest lines (or, with `?before=`,
 /// the page of history before that line).

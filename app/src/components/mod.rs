@@ -12,7 +12,7 @@ mod shell;
 pub use shell::shell;
 
 use crate::location::{Location, Page};
-use crate::room::Room;
+use crate::room::{Room, RoomPath};
 use leptos::prelude::*;
 
 /// Sets the status of the page being rendered (on the server; the browser has its page).
@@ -40,10 +40,32 @@ pub fn App() -> impl IntoView {
     if let Some((path, err)) = form_error {
         provide_context(leptos::server::ServerActionError::new(&path, &err));
     }
-    match page {
-        Page::General => view! { <chat::ChatPage room=Room::general() before /> }.into_any(),
-        Page::Room(name) => view! { <chat::RoomPage name before /> }.into_any(),
-        Page::NotFound => view! { <NotFound /> }.into_any(),
+    match Shows::of(page) {
+        Shows::Chat(room) => view! { <chat::ChatPage room before /> }.into_any(),
+        Shows::NotARoom(name) => view! { <NotARoom name /> }.into_any(),
+        Shows::NotFound => view! { <NotFound /> }.into_any(),
+    }
+}
+
+/// What a page shows: one home for it, read by the page and by its title.
+enum Shows {
+    Chat(Room),
+    NotARoom(String),
+    NotFound,
+}
+
+impl Shows {
+    fn of(page: Page) -> Self {
+        match page {
+            Page::General => Self::Chat(Room::general()),
+            // Names with capitals and `/r/general` were redirected by the server before this
+            // renders; the browser reads the same address.
+            Page::Room(name) => match RoomPath::of(&name) {
+                RoomPath::Room(room) | RoomPath::Redirect(room) => Self::Chat(room),
+                RoomPath::Invalid => Self::NotARoom(name),
+            },
+            Page::NotFound => Self::NotFound,
+        }
     }
 }
 
@@ -53,6 +75,25 @@ fn NotFound() -> impl IntoView {
     view! {
         <main class="chat">
             <p class="not-found">"Page not found."</p>
+            <p>
+                <a href="/">"Go to #general"</a>
+            </p>
+        </main>
+    }
+}
+
+/// The 404 page for a name that cannot be a room: it says what a room name may be.
+#[component]
+fn NotARoom(name: String) -> impl IntoView {
+    set_status(404);
+    view! {
+        <main class="chat">
+            <h1>"No such room"</h1>
+            <p class="not-found">
+                <code>{name}</code>
+                " is not a room name. "
+                {crate::room::ROOM_RULE}
+            </p>
             <p>
                 <a href="/">"Go to #general"</a>
             </p>
