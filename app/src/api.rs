@@ -187,13 +187,20 @@ pub async fn lines_since(
     limit: Option<String>,
     wait: Option<String>,
 ) -> Result<Batch, ApiError> {
-    let params = PollParams::parse(
-        room.as_deref(),
-        after.as_deref(),
-        before.as_deref(),
-        limit.as_deref(),
-        wait.as_deref(),
-    )?;
+    // The server reads a poll's query once, ahead of this function, and leaves it in the
+    // request's extensions; the fields are read here only when it did not.
+    let read = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<PollParams>().cloned());
+    let params = match read {
+        Some(params) => params,
+        None => PollParams::parse(
+            room.as_deref(),
+            after.as_deref(),
+            before.as_deref(),
+            limit.as_deref(),
+            wait.as_deref(),
+        )?,
+    };
     let backend = Backend::current()?;
     let limit = params.limit as usize;
     Ok(match params.cursor {

@@ -4,9 +4,8 @@
 // Leptos views are deeply nested types; the page needs more than the default 128.
 #![recursion_limit = "256"]
 
-// The server must render each view as the browser hydrates it: a page rendered unerased and
-// hydrated erased traps in the browser. `.cargo/config.toml` erases components in every build,
-// but RUSTFLAGS or a target's rustflags elsewhere would replace that silently, so say it here.
+// Components must be type-erased in every build (why: .cargo/config.toml); flags set elsewhere
+// can replace that file's silently, so refuse to build without it.
 #[cfg(all(any(feature = "ssr", feature = "hydrate"), not(erase_components)))]
 compile_error!(
     "build with `--cfg erase_components` (.cargo/config.toml; the Makefile's LEPTOS for the wasm)"

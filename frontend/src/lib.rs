@@ -3,7 +3,7 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     // Readable panics in the console in debug builds only: the Makefile's release build aborts
-    // before any hook could run, and a plain release build saves the hook's 1 KB the same way.
+    // before any hook could run, and a plain release build saves the hook's bytes the same way.
     #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(app::App);

@@ -6,9 +6,7 @@
 //!
 //! Prints a Markdown table; fails if any request failed or a figure is missing.
 
-#[path = "../tests/api/process.rs"]
-mod process;
-
+use server::testing::server_process::spawn_listening;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -76,7 +74,7 @@ async fn run(plan: &Plan, full: bool) -> String {
     let (mut baseline, baseline_addr) = {
         let mut command = Command::new(env!("CARGO_BIN_EXE_baseline"));
         command.arg("127.0.0.1:0");
-        process::spawn_listening(command)
+        spawn_listening(command)
     };
     let idle_rss = rss_mb(server.id());
     let client = reqwest::Client::new();
@@ -242,7 +240,7 @@ async fn postgres(
     plan: &Plan,
     baseline: &Load,
 ) {
-    let pg = server::postgres::sandbox::Sandbox::start();
+    let pg = server::testing::pg_sandbox::Sandbox::start();
     let (mut one, a) = spawn_server(pg.url.as_ref());
     let (mut two, b) = spawn_server(pg.url.as_ref());
     for i in 0..50 {
@@ -314,7 +312,7 @@ fn spawn_server(database: &std::ffi::OsStr) -> (Child, String) {
         ])
         .arg("--database")
         .arg(database);
-    process::spawn_listening(command)
+    spawn_listening(command)
 }
 
 async fn post(client: &reqwest::Client, addr: &str, text: &str) -> serde_json::Value {

@@ -1,6 +1,7 @@
 //! Configuration: command-line flags, each with an environment variable as fallback.
 
-use crate::protect::{Limits, MAX_BODY_BYTES};
+use crate::api::contract::MAX_BODY_BYTES;
+use crate::edge::request_limits::Limits;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
@@ -145,8 +146,12 @@ impl std::fmt::Display for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Database::Sqlite(path) => write!(f, "{}", path.display()),
-            Database::Postgres(url) => match crate::postgres::connection_config(url) {
-                Ok(config) => write!(f, "postgres://{}", crate::postgres::describe(&config)),
+            Database::Postgres(url) => match crate::storage::postgres::connection_config(url) {
+                Ok(config) => write!(
+                    f,
+                    "postgres://{}",
+                    crate::storage::postgres::describe(&config)
+                ),
                 Err(_) => f.write_str("postgres://(invalid URL)"),
             },
         }

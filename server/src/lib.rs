@@ -1,39 +1,38 @@
 //! The chat server: the axum host around the `app` crate, its storage and configuration.
+//!
+//! - `api`: the API's HTTP side (its contract, strict fields, OpenAPI, error answers, polls
+//!   answered from memory); the server functions themselves are in `app::api`.
+//! - `edge`: what every request passes through, and the order it does so in.
+//! - [`storage`]: where lines are stored (SQLite, PostgreSQL, the queue in front of both).
+//! - `page_cache`: rendered pages kept until a line changes them.
+//! - [`config`], `metrics`; [`testing`] only for tests.
 
-mod api_fields;
-mod caching;
-pub mod client_addr;
+mod api;
 pub mod config;
-mod empty_poll;
-mod health;
-mod hosts;
-pub mod metrics;
-mod observe;
-mod openapi;
+mod edge;
+mod metrics;
 mod page_cache;
-pub mod post_queue;
-pub mod postgres;
-pub mod protect;
-pub mod rate_limit;
-mod reply;
-mod rooms;
-mod security;
-mod serve;
-pub mod sqlite;
-#[cfg(test)]
-mod store_contract;
+pub mod storage;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 
+use api::{error_answers, openapi, polls_from_memory, strict_fields};
 use app::shell;
 use app::store::{Backend, ChatStore};
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use config::{Config, Database};
+use edge::{
+    allowed_hosts, cache_headers, client_addr, connections, cross_site, health, observation,
+    post_rate, request_limits, room_paths, security_headers,
+};
 use leptos::prelude::*;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, file_and_error_handler_with_context};
 use leptos_router::{Method, SsrMode};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use storage::{post_queue, postgres, sqlite};
 use tokio::task::JoinHandle;
 use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
@@ -105,34 +104,37 @@ fn page_routes() -> Vec<AxumRouteListing> {
 }
 
 /// The whole HTTP application: the page, the server functions and the static files, behind
-/// the post rate limit, the cross-site check, the protective limits and the security headers.
+/// the layers of `edge` (its module doc gives their order, outside in).
 pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Router {
     let routes = page_routes();
     let store = backend.store.clone();
     let feed = store.feed().clone();
-    let hosts = Arc::new(hosts::AllowedHosts::new(
+    let hosts = Arc::new(allowed_hosts::AllowedHosts::new(
         &config.allowed_hosts,
         options.site_addr,
     ));
     let clients = client_addr::ClientAddr {
         trusted_proxies: config.trusted_proxy.clone(),
     };
-    let per_client = protect::PerClient::new(
+    let per_client = request_limits::PerClient::new(
         config.max_in_flight_per_client as usize,
         config.rate_limit_exempt.clone(),
         clients.clone(),
     );
     let hashed_assets = options.hash_files;
     let context = move || provide_context(backend.clone());
-    let limiter = rate_limit::PostLimiter::new(
+    let limiter = post_rate::PostLimiter::new(
         config.post_rate,
         config.post_burst,
         config.rate_limit_exempt.clone(),
         clients.clone(),
     );
     let app = Router::new()
-        .route("/go", axum::routing::get(rooms::go))
-        .route(openapi::PATH, axum::routing::get(openapi::serve))
+        .route("/go", axum::routing::get(room_paths::go))
+        .route(
+            api::contract::Endpoint::OpenApi.path(),
+            axum::routing::get(openapi::serve),
+        )
         .leptos_routes_with_context(&options, routes, context.clone(), {
             let options = options.clone();
             move || shell(options.clone())
@@ -145,12 +147,15 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
             page_cache::serve,
         ))
         // Outermost last: a refused or malformed post must not use up anyone's allowance.
-        .layer(from_fn_with_state(limiter, rate_limit::limit_posts))
-        .layer(from_fn(api_fields::check))
-        .layer(from_fn(security::refuse_cross_site))
-        .layer(from_fn(rooms::canonical_paths))
+        .layer(from_fn_with_state(limiter, post_rate::limit_posts))
+        .layer(from_fn(strict_fields::check))
+        .layer(from_fn(cross_site::refuse_cross_site))
+        .layer(from_fn(room_paths::canonical_paths))
         // Polls with lines in memory, and held polls: answered here, compressed like any answer.
-        .layer(from_fn_with_state(feed.clone(), empty_poll::from_memory));
+        .layer(from_fn_with_state(
+            feed.clone(),
+            polls_from_memory::from_memory,
+        ));
     let compressed = app.layer(
         // Pages and larger API answers, at the fastest level: on 2 cores the CPU is the
         // bottleneck, not the bytes. Small answers (a post's line, a short poll) go as they
@@ -159,14 +164,17 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
             .quality(CompressionLevel::Fastest)
             .compress_when(SizeAbove::new(1024).and(DefaultPredicate::new())),
     );
-    let protected = protect::apply(compressed, config.limits(), per_client)
-        .layer(from_fn(reply::api_errors))
-        .layer(from_fn_with_state(hashed_assets, caching::cache_control))
-        .layer(from_fn_with_state(feed, empty_poll::empty))
-        .layer(from_fn_with_state(hosts, hosts::check))
+    let protected = request_limits::apply(compressed, config.limits(), per_client)
+        .layer(from_fn(error_answers::api_errors))
+        .layer(from_fn_with_state(
+            hashed_assets,
+            cache_headers::cache_control,
+        ))
+        .layer(from_fn_with_state(feed, polls_from_memory::empty))
+        .layer(from_fn_with_state(hosts, allowed_hosts::check))
         .layer(from_fn_with_state(store, health::answer))
-        .layer(from_fn_with_state(Arc::new(clients), observe::track));
-    security::headers(protected)
+        .layer(from_fn_with_state(Arc::new(clients), observation::track));
+    security_headers::headers(protected)
 }
 
 /// The files under the site root (the hashed `/pkg/` assets, `public/`), their precompressed
@@ -227,29 +235,30 @@ pub async fn start_with_store(
         history: config.history as usize,
     };
     let addr = config.addr.unwrap_or(options.site_addr);
-    let listener = serve::listen(addr).map_err(|source| StartError::Bind { addr, source })?;
+    let listener = connections::listen(addr).map_err(|source| StartError::Bind { addr, source })?;
     let addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
     options.site_addr = addr;
     let app = router(config, options, backend);
-    let serving = serve::Options {
+    let serving = connections::Options {
         header_read_timeout: config.limits().header_read_timeout,
         max_connections: config.max_connections as usize,
         drain: std::time::Duration::from_secs(config.drain_seconds),
     };
-    let connections = serve::Connections::new(serving.max_connections);
+    let connections = connections::Connections::new(serving.max_connections);
     let (stopped, shutdown) = fan_out(shutdown);
     let metrics_addr = match config.metrics_addr {
         Some(at) => {
             let listener =
-                serve::listen(at).map_err(|source| StartError::Bind { addr: at, source })?;
+                connections::listen(at).map_err(|source| StartError::Bind { addr: at, source })?;
             let at = listener
                 .local_addr()
                 .map_err(|source| StartError::Bind { addr: at, source })?;
+            let open = connections.clone();
             let gauges = metrics::Gauges {
                 store: store_for_metrics,
-                connections: connections.clone(),
+                connections: Arc::new(move || open.open()),
             };
             tokio::spawn(metrics::serve(
                 listener,
@@ -261,7 +270,7 @@ pub async fn start_with_store(
         }
         None => None,
     };
-    let task = tokio::spawn(serve::serve(
+    let task = tokio::spawn(connections::serve(
         listener,
         app,
         serving,

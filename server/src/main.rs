@@ -4,9 +4,9 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc rather than glibc's malloc: a page render is mostly small allocations, and glibc's
-/// took about a quarter of the server's time in a profile of pages under load (pages/s +30–40 %
-/// with mimalloc). Built without transparent huge pages (`no_thp`): with them, 10,000 held polls
-/// took 486 MB rather than glibc's 337 MB; without, 343 MB.
+/// took a large share of the server's time under load. Built without transparent huge pages
+/// (`no_thp`), which made idle held connections cost much more. (The figures: the README's
+/// performance section.)
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -62,7 +62,7 @@ async fn main() -> ExitCode {
 
 /// `server migrate-to`: one line saying what was copied, or why not.
 async fn migrate_to(url: &str, from: &std::path::Path) -> ExitCode {
-    match server::postgres::migrate_to::copy(from, url, |_| Ok(())).await {
+    match server::storage::postgres::migrate_to::copy(from, url, |_| Ok(())).await {
         Ok(copied) => {
             println!(
                 "copied {} lines, {} idempotency keys and {} rooms from {} to PostgreSQL",

@@ -3,7 +3,6 @@
 //! are recorded where things happen; the gauges (held polls, open connections, the writer's
 //! queue) are read when scraped.
 
-use crate::serve::Connections;
 use app::store::ChatStore;
 use axum::Router;
 use axum::routing::get;
@@ -94,13 +93,14 @@ fn describe() {
 #[derive(Clone)]
 pub struct Gauges {
     pub store: Arc<dyn ChatStore>,
-    pub connections: Connections,
+    /// Client connections open now.
+    pub connections: Arc<dyn Fn() -> usize + Send + Sync>,
 }
 
 impl Gauges {
     fn sample(&self) {
         metrics::gauge!(names::HELD_POLLS).set(self.store.feed().held() as f64);
-        metrics::gauge!(names::CONNECTIONS).set(self.connections.open() as f64);
+        metrics::gauge!(names::CONNECTIONS).set((self.connections)() as f64);
         metrics::gauge!(names::QUEUE_DEPTH).set(self.store.queued_posts() as f64);
     }
 }

@@ -9,7 +9,7 @@ use leptos::server_fn::ServerFn;
 
 /// The form that posts a line: a plain HTML form post to the server function's URL when
 /// JavaScript is off. With JavaScript the page sends it itself (not through `ActionForm`, whose
-/// decoding of the form's fields weighed 20 KB of the brotli wasm): the shared rules are
+/// decoding of the form's fields was a large part of the wasm: the README's wasm levers): the shared rules are
 /// checked first, and a send that fails for a transient reason is retried under the same
 /// idempotency key (so it is stored once), keeping the typed text until it is acknowledged.
 #[component]

@@ -1,11 +1,13 @@
 //! The real server on a random port, driven over HTTP.
 
-use app::store::ChatStore;
+use app::store::{ChatStore, StoreError};
 use reqwest::StatusCode;
 use serde_json::Value;
 use server::config::Config;
-use server::postgres::{PgStore, sandbox};
-use server::sqlite::SqliteStore;
+use server::storage::postgres::PgStore;
+use server::storage::sqlite::SqliteStore;
+use server::testing::hooked_store::{Call, Hook, HookedStore};
+use server::testing::pg_sandbox as sandbox;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{oneshot, watch};
@@ -307,4 +309,32 @@ impl Gate {
     pub fn open(&self) {
         self.open.send_replace(true);
     }
+}
+
+/// History reads (polls from memory never reach the store) wait at the gate until the test
+/// opens it.
+pub struct StallHistory {
+    pub gate: Gate,
+}
+
+#[async_trait::async_trait]
+impl Hook for StallHistory {
+    async fn before(&self, call: Call) -> Result<(), StoreError> {
+        if call == Call::Before {
+            self.gate.pass().await;
+        }
+        Ok(())
+    }
+}
+
+pub type StalledReads = HookedStore<StallHistory>;
+
+pub fn stalled_reads(dir: &tempfile::TempDir) -> Arc<StalledReads> {
+    let inner = SqliteStore::open(&dir.path().join("chat.sqlite3")).unwrap();
+    HookedStore::new(
+        Arc::new(inner),
+        StallHistory {
+            gate: Gate::closed(),
+        },
+    )
 }

@@ -2,8 +2,8 @@
 //! stopped with SIGTERM, it loses no acknowledged line and keeps the database intact.
 
 use crate::common::{Kind, TestDb, on_both_stores};
-use crate::process;
 
+use server::testing::server_process::spawn_listening;
 use std::collections::BTreeMap;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,7 @@ fn spawn_server(db: &TestDb) -> (Child, String) {
     command
         .args(["--addr", "127.0.0.1:0", "--database"])
         .arg(db.arg());
-    process::spawn_listening(command)
+    spawn_listening(command)
 }
 
 /// Acknowledged lines: id → text.

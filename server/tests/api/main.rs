@@ -2,16 +2,19 @@
 //! link on 2 cores is much cheaper than one per module.
 
 mod common;
-mod process;
 
 mod bad_input;
+mod caching;
 mod crash;
 mod delivery;
+mod floods;
 mod held_polls;
 mod http_api;
+mod idempotency;
+mod limits;
 mod operations;
+mod other_sites;
 mod pages;
-mod protection;
 mod rooms;
 mod several_servers;
 mod storage_faults;

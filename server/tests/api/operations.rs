@@ -1,9 +1,9 @@
 //! Running it for real: health, metrics on their own port, JSON logs with request ids, and a
 //! draining shutdown, on the release-style binary as an operator runs it.
 
-use crate::process::{Logged, spawn_logged};
 use reqwest::StatusCode;
 use serde_json::Value;
+use server::testing::server_process::{Logged, spawn_logged};
 use std::process::Command;
 use std::time::Duration;
 

@@ -5,7 +5,7 @@ use app::store::Backend;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, COOKIE};
 use server::config::Config;
-use server::sqlite::SqliteStore;
+use server::storage::sqlite::SqliteStore;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 

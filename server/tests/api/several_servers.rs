@@ -1,8 +1,8 @@
 //! Several server processes on one PostgreSQL database, and PostgreSQL going away.
 
 use crate::common::{Kind, TestDb, TestServer, ids};
-use crate::process;
-use server::postgres::sandbox::Sandbox;
+use server::testing::pg_sandbox::Sandbox;
+use server::testing::server_process::spawn_listening;
 use std::collections::BTreeSet;
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -18,7 +18,7 @@ fn spawn_server(database: &std::ffi::OsStr) -> (Child, String) {
     command
         .args(["--addr", "127.0.0.1:0", "--post-rate", "0", "--database"])
         .arg(database);
-    process::spawn_listening(command)
+    spawn_listening(command)
 }
 
 fn signal(child: &Child, name: &str) {

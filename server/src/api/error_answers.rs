@@ -2,6 +2,7 @@
 //! body and `Retry-After` here, whether a server function, a protective layer or a check of the
 //! server's own raised it.
 
+use super::contract::{ApiRequest, too_large};
 use app::error::{ApiError, ErrorKind};
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
@@ -70,8 +71,8 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Gives every error answer of the API its status: a server function's error (which Leptos
 /// sends as a 500 with the JSON body) by its kind, a layer's bare status (413, 503) by
 /// [`explain`]. The page and static files keep their own answers.
-pub async fn api_errors(request: Request, next: Next) -> Response {
-    let api = request.uri().path().starts_with("/api/");
+pub async fn api_errors(mut request: Request, next: Next) -> Response {
+    let api = !matches!(ApiRequest::read(&mut request), ApiRequest::Elsewhere);
     let response = next.run(request).await;
     if !api || response.status().is_success() || response.status().is_redirection() {
         return response;
@@ -103,9 +104,7 @@ pub async fn api_errors(request: Request, next: Next) -> Response {
 /// and other clients read every failure alike.
 fn explain(status: StatusCode) -> Option<ApiError> {
     Some(match status {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(ErrorKind::TooLarge, "The request is too large.")
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         StatusCode::SERVICE_UNAVAILABLE => ApiError::new(
             ErrorKind::Unavailable,
             "The chat is busy; please try again in a moment.",

@@ -1,41 +1,21 @@
-//! The page runs only our code, and other sites cannot post in our users' names.
+//! Other sites cannot post in our users' names: a post made by another site's page (its form or
+//! script) is refused.
 
-use crate::reply;
+use super::allowed_hosts::authority_of;
+use crate::api::error_answers;
 use app::error::{ApiError, ErrorKind};
-use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use tower_http::set_header::SetResponseHeaderLayer;
 
-/// For every response but the page (which sets its own, see `app::csp::page_policy`): API
-/// answers and static files may run nothing and be framed nowhere.
-const OTHER_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
-
-/// Adds the security headers to every response (tower-http, no per-request work beyond the
-/// inserts); the page's own policy, set while rendering, is kept.
-pub fn headers(router: Router) -> Router {
-    let set =
-        |name, value| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));
-    router
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(OTHER_POLICY),
-        ))
-        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        // same-origin: the plain form post (JavaScript off) is redirected back by its Referer.
-        .layer(set(header::REFERRER_POLICY, "same-origin"))
-        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
-}
-
-/// Refuses posts made by another site's page (its form or script). Clients that send neither
+/// Refuses posts made by another site's page. Clients that send neither
 /// `Sec-Fetch-Site` nor `Origin` (curl, bots) are served.
 pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
     let cross_site = request.method() == Method::POST
-        && is_cross_site(request.headers(), crate::hosts::authority_of(&request));
+        && is_cross_site(request.headers(), authority_of(&request));
     if cross_site {
-        return reply::error(&ApiError::new(
+        return error_answers::error(&ApiError::new(
             ErrorKind::Forbidden,
             "Posting from another site is not allowed.",
         ));
@@ -113,7 +93,7 @@ mod tests {
             .header("origin", "http://chat.example:3000")
             .body(axum::body::Body::empty())
             .unwrap();
-        let authority = crate::hosts::authority_of(&request);
+        let authority = authority_of(&request);
         assert_eq!(authority, Some("chat.example:3000"));
         assert!(!is_cross_site(request.headers(), authority));
     }

@@ -6,7 +6,7 @@
 //!   otherwise, and from the moment a shutdown begins (the balancer moves clients elsewhere
 //!   while the server drains).
 
-use crate::reply;
+use crate::api::error_answers;
 use app::error::{ApiError, ErrorKind};
 use app::store::ChatStore;
 use axum::extract::{Request, State};
@@ -36,7 +36,7 @@ pub async fn answer(
     }
     match readiness(store.as_ref()).await {
         Ok(()) => ok("ready"),
-        Err(reason) => reply::error(&ApiError::new(ErrorKind::Unavailable, reason)),
+        Err(reason) => error_answers::error(&ApiError::new(ErrorKind::Unavailable, reason)),
     }
 }
 

@@ -198,7 +198,7 @@ macro_rules! store_contract_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let harness = $harness;
-                $crate::store_contract::$name(&harness).await;
+                $crate::storage::contract_suite::$name(&harness).await;
             }
         )*
     };

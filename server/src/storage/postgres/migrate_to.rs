@@ -16,7 +16,7 @@ pub enum CopyError {
     #[error("cannot open the SQLite database {path}: {source}")]
     Source {
         path: String,
-        source: crate::sqlite::SchemaError,
+        source: crate::storage::sqlite::SchemaError,
     },
     #[error("reading the SQLite database failed: {0}")]
     Read(#[from] rusqlite::Error),
@@ -137,7 +137,7 @@ pub async fn copy(
 
 /// The source, read-only, at the schema this server writes.
 fn open_source(path: &Path) -> Result<Connection, CopyError> {
-    let failed = |source: crate::sqlite::SchemaError| CopyError::Source {
+    let failed = |source: crate::storage::sqlite::SchemaError| CopyError::Source {
         path: path.display().to_string(),
         source,
     };
@@ -146,7 +146,8 @@ fn open_source(path: &Path) -> Result<Connection, CopyError> {
     }
     // Brought up to date first (a chat last served by an older server), then read alone.
     let mut conn = Connection::open(path).map_err(|e| failed(e.into()))?;
-    crate::sqlite::migrate(&mut conn, crate::sqlite::MIGRATIONS.len()).map_err(failed)?;
+    crate::storage::sqlite::migrate(&mut conn, crate::storage::sqlite::MIGRATIONS.len())
+        .map_err(failed)?;
     drop(conn);
     Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| failed(e.into()))

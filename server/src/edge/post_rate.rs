@@ -1,18 +1,17 @@
 //! Posts are rate-limited per client address (governor's GCRA), so one sender cannot drown
 //! everyone else out. Polls and pages are never limited here.
 
-use crate::client_addr::ClientAddr;
-use crate::reply;
-use app::api::SendLine;
+use super::client_addr::{ClientAddr, client_key};
+use crate::api::contract::{ApiRequest, Endpoint};
+use crate::api::error_answers;
+use crate::metrics::names;
 use app::error::{ApiError, ErrorKind};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
-use leptos::server_fn::ServerFn;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -60,19 +59,10 @@ impl PostLimiter {
         if self.exempt.iter().any(|net| net.contains(&client)) {
             return Ok(());
         }
-        limiter.check_key(&sender_key(client)).map_err(|not_until| {
+        limiter.check_key(&client_key(client)).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             wait.as_secs_f64().ceil().max(1.0) as u32
         })
-    }
-}
-
-/// The key a sender is limited by: its IPv4 address, or its IPv6 /64 (one host usually has a
-/// whole /64 to rotate through).
-pub(crate) fn sender_key(client: IpAddr) -> IpAddr {
-    match client {
-        IpAddr::V4(_) => client,
-        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
     }
 }
 
@@ -80,16 +70,16 @@ pub(crate) fn sender_key(client: IpAddr) -> IpAddr {
 pub async fn limit_posts(
     State(limiter): State<Arc<PostLimiter>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    if request.method() == Method::POST && request.uri().path() == SendLine::PATH {
+    if ApiRequest::read(&mut request).is_send() {
         let client = limiter.clients.of(peer.ip(), request.headers());
         if let Err(seconds) = limiter.check(client) {
-            metrics::counter!(crate::metrics::names::RATE_LIMITED).increment(1);
-            return reply::refuse(
+            metrics::counter!(names::RATE_LIMITED).increment(1);
+            return error_answers::refuse(
                 request.headers(),
-                SendLine::PATH,
+                Endpoint::Send.path(),
                 &ApiError::new(
                     ErrorKind::RateLimited,
                     format!("Slow down: you can send again in {seconds} s."),

@@ -13,13 +13,12 @@
 
 mod follow;
 pub mod migrate_to;
-pub mod sandbox;
 mod schema;
 mod writer;
 
 pub use schema::{MIGRATIONS, SchemaError, migrate};
 
-use crate::post_queue::{self, PostQueue, rfc3339};
+use crate::storage::post_queue::{self, PostQueue, rfc3339};
 use app::feed::{Feed, Posted, RECENT_LINES};
 use app::line::{Line, NewLine};
 use app::room::{Room, RoomActivity};

@@ -9,10 +9,10 @@
 mod schema;
 mod writer;
 
-pub use crate::post_queue::{CommitHook, Options};
+pub use crate::storage::post_queue::{CommitHook, Options};
 pub use schema::{MIGRATIONS, SchemaError, migrate};
 
-use crate::post_queue::rfc3339;
+use crate::storage::post_queue::rfc3339;
 use app::feed::{Feed, Posted, RECENT_LINES};
 use app::line::{Line, NewLine};
 use app::room::{Room, RoomActivity};

@@ -51,6 +51,15 @@ impl ClientAddr {
     }
 }
 
+/// The key a client is limited by: its IPv4 address, or its IPv6 /64 (one host usually has a
+/// whole /64 to rotate through).
+pub fn client_key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+    }
+}
+
 /// An `X-Forwarded-For` entry: `ip`, or `ip:port` / `[v6]:port` as some balancers write it.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<IpAddr>()

@@ -1,6 +1,6 @@
-//! The writer thread: group commit into SQLite (see [`crate::post_queue`]).
+//! The writer thread: group commit into SQLite (see [`crate::storage::post_queue`]).
 
-use crate::post_queue::{self, CommitHook, Job, Jobs, Outcome, PostQueue};
+use crate::storage::post_queue::{self, CommitHook, Job, Jobs, Outcome, PostQueue};
 use app::feed::Feed;
 use app::line::NewLine;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};

@@ -1,10 +1,11 @@
 //! `GET /api/openapi.json`: the API as an OpenAPI 3.1 document, built from the code's own
 //! pieces so it cannot drift: the bodies' schemas are derived from the API's types
-//! (`utoipa::ToSchema` on `Batch`, `Line`, `ApiError`...), the fields and methods come from the
-//! same table the server enforces (`api_fields::endpoint`), and the caps from `app::api`.
+//! (`utoipa::ToSchema` on `Batch`, `Line`, `ApiError`...), the paths, methods and fields come
+//! from the table the server enforces ([`Endpoint`]), the statuses from [`ErrorKind`], and the
+//! caps and rules from the constants the server checks them with.
 
-use crate::api_fields::endpoint;
-use app::api::{Batch, ChatSnapshot, MAX_LIMIT, MAX_WAIT_SECS, RoomList};
+use super::contract::{Endpoint, MAX_BODY_BYTES};
+use app::api::{Batch, ChatSnapshot, DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT_SECS, RoomList};
 use app::error::{ApiError, ErrorKind};
 use app::line::{Line, MAX_KEY_CHARS, MAX_SCREENNAME_CHARS, MAX_TEXT_CHARS};
 use app::room::{MAX_ROOM_CHARS, ROOM_RULE, Room, RoomActivity};
@@ -18,8 +19,6 @@ use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem,
     PathsBuilder, Ref, Required, ResponseBuilder, ResponsesBuilder, Schema,
 };
-
-pub const PATH: &str = "/api/openapi.json";
 
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     document()
@@ -35,51 +34,49 @@ pub async fn serve() -> Response {
         .into_response()
 }
 
-/// The API's operations: path, summary, what a success answers with.
-const OPERATIONS: &[(&str, &str, &str)] = &[
-    (
-        "/api/lines",
-        "The lines of a room after `after` (held up to `wait` seconds while there are none), or with `before`, the page of history before it.",
-        "Batch",
-    ),
-    (
-        "/api/send",
-        "Stores a line; answers with it once it is durably committed.",
-        "Line",
-    ),
-    (
-        "/api/snapshot",
-        "What a room's page is rendered with.",
-        "ChatSnapshot",
-    ),
-    (
-        "/api/rooms",
-        "The recently active rooms, newest activity first.",
-        "RoomList",
-    ),
-];
+/// What an endpoint does, and the schema of its success; `None` for the document itself.
+fn operation(endpoint: Endpoint) -> Option<(&'static str, &'static str)> {
+    Some(match endpoint {
+        Endpoint::Lines => (
+            "The lines of a room after `after` (held up to `wait` seconds while there are none), or with `before`, the page of history before it.",
+            "Batch",
+        ),
+        Endpoint::Send => (
+            "Stores a line; answers with it once it is durably committed.",
+            "Line",
+        ),
+        Endpoint::Snapshot => ("What a room's page is rendered with.", "ChatSnapshot"),
+        Endpoint::Rooms => (
+            "The recently active rooms, newest activity first.",
+            "RoomList",
+        ),
+        Endpoint::OpenApi => return None,
+    })
+}
 
 pub fn document() -> OpenApi {
     let mut paths = PathsBuilder::new();
-    for (path, summary, answer) in OPERATIONS {
-        let endpoint = endpoint(path).expect("every documented path is an endpoint");
+    for endpoint in Endpoint::ALL {
+        let Some((summary, answer)) = operation(endpoint) else {
+            continue;
+        };
         let mut operation = OperationBuilder::new()
-            .summary(Some(*summary))
+            .summary(Some(summary))
             .responses(responses(answer));
-        if endpoint.method == Method::POST {
+        if endpoint.method() == Method::POST {
             operation = operation.request_body(Some(
                 RequestBodyBuilder::new()
                     .content(
                         "application/x-www-form-urlencoded",
                         ContentBuilder::new()
-                            .schema(Some(form(endpoint.fields)))
+                            .schema(Some(form(endpoint.fields())))
                             .build(),
                     )
                     .required(Some(Required::True))
                     .build(),
             ));
         } else {
-            for name in endpoint.fields {
+            for name in endpoint.fields() {
                 operation = operation.parameter(
                     ParameterBuilder::new()
                         .name(*name)
@@ -89,12 +86,12 @@ pub fn document() -> OpenApi {
                 );
             }
         }
-        let method = if endpoint.method == Method::POST {
+        let method = if endpoint.method() == Method::POST {
             HttpMethod::Post
         } else {
             HttpMethod::Get
         };
-        paths = paths.path(*path, PathItem::new(method, operation));
+        paths = paths.path(endpoint.path(), PathItem::new(method, operation));
     }
     OpenApiBuilder::new()
         .info(
@@ -122,6 +119,38 @@ pub fn document() -> OpenApi {
         .build()
 }
 
+/// The error kinds an endpoint may answer with, and what each means there.
+fn errors() -> [(ErrorKind, String); 8] {
+    [
+        (ErrorKind::BadRequest, "Invalid or malformed input.".into()),
+        (ErrorKind::Forbidden, "A post from another site.".into()),
+        (
+            ErrorKind::MethodNotAllowed,
+            "Another method; `Allow` names it.".into(),
+        ),
+        (
+            ErrorKind::TooLarge,
+            format!("The body is over {} KiB.", MAX_BODY_BYTES / 1024),
+        ),
+        (
+            ErrorKind::MisdirectedRequest,
+            "A host name this server does not answer for.".into(),
+        ),
+        (
+            ErrorKind::Conflict,
+            "An idempotency key reused for a different line.".into(),
+        ),
+        (
+            ErrorKind::RateLimited,
+            "Too fast, or too many requests at once; `Retry-After` says when to retry.".into(),
+        ),
+        (
+            ErrorKind::Unavailable,
+            "Storage failing or the server overloaded; `Retry-After` says when to retry.".into(),
+        ),
+    ]
+}
+
 /// A success with `answer`, and every error status an endpoint may give, with `ApiError`.
 fn responses(answer: &str) -> ResponsesBuilder {
     let json = |schema: &str| {
@@ -135,24 +164,9 @@ fn responses(answer: &str) -> ResponsesBuilder {
             .description("Done.")
             .content("application/json", json(answer)),
     );
-    for (status, why) in [
-        ("400", "Invalid or malformed input."),
-        ("403", "A post from another site."),
-        ("405", "Another method; `Allow` names it."),
-        ("413", "The body is over 16 KiB."),
-        ("421", "A host name this server does not answer for."),
-        ("422", "An idempotency key reused for a different line."),
-        (
-            "429",
-            "Too fast, or too many requests at once; `Retry-After` says when to retry.",
-        ),
-        (
-            "503",
-            "Storage failing or the server overloaded; `Retry-After` says when to retry.",
-        ),
-    ] {
+    for (kind, why) in errors() {
         responses = responses.response(
-            status,
+            kind.status().to_string(),
             ResponseBuilder::new()
                 .description(why)
                 .content("application/json", json("ApiError")),
@@ -198,22 +212,24 @@ fn field(name: &str) -> Schema {
         "after" => whole("The newest line id the client has; lines after it. Default 0.".into()),
         "before" => whole("History: the lines just older than this id. Not with `after`.".into()),
         "limit" => whole(format!(
-            "At most this many lines (at least 1); default 100, larger served as {MAX_LIMIT}."
+            "At most this many lines (at least 1); default {DEFAULT_LIMIT}, larger served as {MAX_LIMIT}."
         )),
         "wait" => whole(format!(
             "Seconds to hold the poll while there is nothing newer; larger served as {MAX_WAIT_SECS}."
         )),
         "screenname" => text(
             MAX_SCREENNAME_CHARS,
-            "1 to 40 characters after trimming; no control or invisible characters.",
+            &format!(
+                "1 to {MAX_SCREENNAME_CHARS} characters after trimming; no control or invisible characters."
+            ),
         ),
         "text" => text(
             MAX_TEXT_CHARS,
-            "1 to 100 characters after trimming; one line.",
+            &format!("1 to {MAX_TEXT_CHARS} characters after trimming; one line."),
         ),
         "idempotency_key" => text(
             MAX_KEY_CHARS,
-            "1 to 64 of A-Z a-z 0-9 _ -: a retry with it stores once.",
+            &format!("1 to {MAX_KEY_CHARS} of A-Z a-z 0-9 _ -: a retry with it stores once."),
         ),
         _ => ObjectBuilder::new().schema_type(Type::String).build(),
     };

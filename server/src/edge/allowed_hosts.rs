@@ -3,7 +3,7 @@
 //! a server bound to loopback or a private address: it could read and post through a visitor's
 //! browser. Any other `Host` is answered 421.
 
-use crate::reply;
+use crate::api::error_answers;
 use app::error::{ApiError, ErrorKind};
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -92,7 +92,7 @@ pub async fn check(
 ) -> Response {
     let allowed = authority_of(&request).is_some_and(|authority| hosts.allows(authority));
     if !allowed {
-        return reply::error(&ApiError::new(
+        return error_answers::error(&ApiError::new(
             ErrorKind::MisdirectedRequest,
             "This server does not answer for that host name; see --allowed-hosts.",
         ));

@@ -1,28 +1,28 @@
-//! Server-wide protection, all from tower and tower-http: a time limit per request, a cap on
-//! requests in flight that sheds the excess with 503 instead of falling over, and a body size
-//! limit. Header size and slow clients are handled where connections are read (`serve`).
+//! The limits on requests, all from tower and tower-http: a time limit per request, a cap on
+//! requests in flight (for everyone, and per client) that sheds the excess with 503 or 429
+//! instead of falling over, and a body size limit. Header size and slow clients are handled
+//! where connections are read (`connections`); the post rate in `post_rate`.
 //!
 //! Two kinds of request are treated apart. A held poll mostly waits on memory: it is not a
 //! request in flight for load shedding (it has its own cap, `--max-held-polls`) and its `wait`
 //! is its time limit. A post, once the writer has taken it, is answered with its outcome
-//! however long the commit takes (see `sqlite::writer`): it counts against the cap but the time
+//! however long the commit takes (see `storage::post_queue`): it counts against the cap but the time
 //! limit does not cut it.
 
-use crate::client_addr::ClientAddr;
-use crate::empty_poll::poll_params;
-use crate::rate_limit::sender_key;
-use crate::reply;
-use app::api::{Cursor, LinesSince, SendLine};
+use super::client_addr::{ClientAddr, client_key};
+use crate::api::contract::ApiRequest;
+use crate::api::error_answers;
+use crate::metrics::names;
+use app::api::Cursor;
 use app::error::{ApiError, ErrorKind};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::Request;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use ipnet::IpNet;
-use leptos::server_fn::ServerFn;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -33,9 +33,6 @@ use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
-
-/// The largest request body: a line is a few hundred bytes even percent-encoded.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -74,8 +71,8 @@ pub fn apply(router: Router, limits: Limits, per_client: Arc<PerClient>) -> Rout
     );
     let posts: Branch = Branch::new(capped().service(inner.clone()));
     let held: Branch = Branch::new(inner);
-    let dispatch = tower::service_fn(move |request: Request| {
-        let branch = match kind(&request) {
+    let dispatch = tower::service_fn(move |mut request: Request| {
+        let branch = match kind(ApiRequest::read(&mut request)) {
             Kind::Held => held.clone(),
             Kind::Post => posts.clone(),
             Kind::Other => timed.clone(),
@@ -91,19 +88,14 @@ enum Kind {
     Other,
 }
 
-fn kind(request: &Request) -> Kind {
-    let path = request.uri().path();
-    if request.method() == Method::POST && path == SendLine::PATH {
+fn kind(request: &ApiRequest) -> Kind {
+    if request.is_send() {
         return Kind::Post;
     }
-    if request.method() == Method::GET && path == LinesSince::PATH {
-        let held = poll_params(request.uri().query().unwrap_or(""))
-            .is_some_and(|p| p.wait > 0 && matches!(p.cursor, Cursor::After(_)));
-        if held {
-            return Kind::Held;
-        }
+    match request.poll() {
+        Some(poll) if poll.wait > 0 && matches!(poll.cursor, Cursor::After(_)) => Kind::Held,
+        _ => Kind::Other,
     }
-    Kind::Other
 }
 
 /// Requests in flight per client address, so that one client cannot take every slot of
@@ -133,7 +125,7 @@ impl PerClient {
                 key: client,
             });
         }
-        let key = sender_key(client);
+        let key = client_key(client);
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         let count = in_flight.entry(key).or_default();
         if *count >= self.max {
@@ -174,7 +166,7 @@ async fn cap_per_client(
 ) -> Response {
     let client = limits.clients.of(peer.ip(), request.headers());
     let Some(_entered) = limits.enter(client) else {
-        return reply::error(
+        return error_answers::error(
             &ApiError::new(
                 ErrorKind::RateLimited,
                 "Too many requests from your address at once; wait for them to finish.",
@@ -186,11 +178,11 @@ async fn cap_per_client(
 }
 
 /// Shed load and requests that ran out of time are the server's doing, not the client's: both
-/// are 503 (with `Retry-After`, added with the JSON body by `reply::api_errors`), which clients
+/// are 503 (with `Retry-After`, added with the JSON body by `api::error_answers::api_errors`), which clients
 /// retry.
 async fn overload_status(err: BoxError) -> StatusCode {
     if err.is::<tower::load_shed::error::Overloaded>() {
-        metrics::counter!(crate::metrics::names::SHED).increment(1);
+        metrics::counter!(names::SHED).increment(1);
         StatusCode::SERVICE_UNAVAILABLE
     } else if err.is::<tower::timeout::error::Elapsed>() {
         StatusCode::SERVICE_UNAVAILABLE

@@ -1,5 +1,6 @@
 use super::*;
-use crate::store_contract::{self, Harness, general, ids, line};
+use crate::storage::contract_suite::{self, Harness, general, ids, line};
+use crate::testing::pg_sandbox as sandbox;
 use std::sync::Mutex;
 
 /// A schema of its own on the tests' PostgreSQL server; each `open` is another server process
@@ -216,13 +217,13 @@ impl Gate {
 async fn a_key_retried_on_another_server_returns_the_first_line() {
     let pg = Pg::new().await;
     let (a, b) = (pg.open().await, pg.open().await);
-    let first = a.append(store_contract::keyed("hi", "k")).await.unwrap();
+    let first = a.append(contract_suite::keyed("hi", "k")).await.unwrap();
     assert_eq!(
-        b.append(store_contract::keyed("hi", "k")).await.unwrap(),
+        b.append(contract_suite::keyed("hi", "k")).await.unwrap(),
         first
     );
     assert!(matches!(
-        b.append(store_contract::keyed("other", "k")).await,
+        b.append(contract_suite::keyed("other", "k")).await,
         Err(StoreError::KeyReused)
     ));
     assert_eq!(ids(&b.since(&general(), 0, 10).await.unwrap()), [first.id]);
@@ -232,7 +233,7 @@ async fn a_key_retried_on_another_server_returns_the_first_line() {
 async fn old_keys_are_pruned() {
     let pg = Pg::new().await;
     let store = pg.open().await;
-    let kept = store.append(store_contract::keyed("x", "k")).await.unwrap();
+    let kept = store.append(contract_suite::keyed("x", "k")).await.unwrap();
     let client = PgStore::open(&pg.url, 2, Default::default())
         .await
         .unwrap()
@@ -249,7 +250,7 @@ async fn old_keys_are_pruned() {
         1
     );
     // The key is gone; the line stays.
-    let again = store.append(store_contract::keyed("x", "k")).await.unwrap();
+    let again = store.append(contract_suite::keyed("x", "k")).await.unwrap();
     assert_ne!(again.id, kept.id);
 }
 
@@ -320,17 +321,17 @@ async fn migrate_to_copies_everything_and_can_be_run_again() {
     let file = dir.path().join("chat.sqlite3");
     let mut lines = Vec::new();
     {
-        let sqlite = crate::sqlite::SqliteStore::open(&file).unwrap();
+        let sqlite = crate::storage::sqlite::SqliteStore::open(&file).unwrap();
         for i in 0..12_000 {
             let new = if i % 3 == 0 {
-                store_contract::in_room("other", &format!("o{i}"))
+                contract_suite::in_room("other", &format!("o{i}"))
             } else {
                 line(&format!("g{i}"))
             };
             lines.push(sqlite.append(new).await.unwrap());
         }
         sqlite
-            .append(store_contract::keyed("keyed", "key-1"))
+            .append(contract_suite::keyed("keyed", "key-1"))
             .await
             .unwrap();
     }
@@ -371,7 +372,7 @@ async fn migrate_to_copies_everything_and_can_be_run_again() {
     );
     assert_eq!(store.feed().newest(&other), lines[11_999 / 3 * 3].id);
     let replay = store
-        .append(store_contract::keyed("keyed", "key-1"))
+        .append(contract_suite::keyed("keyed", "key-1"))
         .await
         .unwrap();
     assert_eq!(replay.id, 12_001, "keys came along");

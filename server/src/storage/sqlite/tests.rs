@@ -1,5 +1,5 @@
 use super::*;
-use crate::store_contract::{Harness, general, ids, in_room, keyed, line};
+use crate::storage::contract_suite::{Harness, general, ids, in_room, keyed, line};
 use std::sync::Condvar;
 use std::time::Duration;
 

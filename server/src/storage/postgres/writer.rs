@@ -1,9 +1,9 @@
-//! The writer task: group commit into PostgreSQL (see [`crate::post_queue`]), with ids handed
+//! The writer task: group commit into PostgreSQL (see [`crate::storage::post_queue`]), with ids handed
 //! out in commit order.
 
 use super::follow::{CHANNEL, Follower};
 use super::{DbError, line_from_row};
-use crate::post_queue::{self, CommitHook, Job, Jobs, Outcome};
+use crate::storage::post_queue::{self, CommitHook, Job, Jobs, Outcome};
 use app::line::Line;
 use deadpool_postgres::{Object, Pool};
 use std::collections::HashMap;
