@@ -28,6 +28,8 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// The request names a host this server does not answer for: 421.
     MisdirectedRequest,
+    /// The request's body did not arrive in time: 408.
+    RequestTimeout,
     /// The sender posts too fast: 429.
     RateLimited,
     /// Storage or capacity is temporarily short: 503, try again later.
@@ -48,6 +50,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::MisdirectedRequest => 421,
+            ErrorKind::RequestTimeout => 408,
             ErrorKind::RateLimited => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::Network | ErrorKind::Internal => 500,
@@ -59,6 +62,7 @@ impl ErrorKind {
         matches!(
             self,
             ErrorKind::RateLimited
+                | ErrorKind::RequestTimeout
                 | ErrorKind::Unavailable
                 | ErrorKind::Network
                 | ErrorKind::Internal

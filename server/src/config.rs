@@ -81,10 +81,22 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_HELD_POLLS", default_value_t = 10_000)]
     pub max_held_polls: u32,
 
+    /// Polls one client may hold open at once; beyond this, its polls are answered at once.
+    /// An IPv6 client is its /64, and its /56 and /48 hold 4 and 16 times this.
+    #[arg(long, env = "CHAT_MAX_HELD_POLLS_PER_CLIENT", default_value_t = 256)]
+    pub max_held_polls_per_client: u32,
+
     /// Open connections at once; beyond this, new connections wait in the listen backlog.
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 20_000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+
+    /// Connections one client address may have open at once (an IPv6 /64; its /56 and /48
+    /// 4 and 16 times this); more are answered 429 and closed. Trusted proxies and exempt
+    /// addresses are not counted: their clients are counted by request.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_client: u32,
 
     /// Seconds the server keeps serving after SIGTERM (with /readyz at 503) before it stops
     /// accepting; held polls are answered at once.

@@ -20,11 +20,13 @@
 //! 15. `page_cache`: kept pages; then Leptos (the page and the server functions) and the
 //!     static files.
 //!
-//! [`client_addr`] says who a request is from, for the limits and the request ids.
+//! [`client_addr`] says who a request is from, for the limits and the request ids;
+//! [`client_shares`] counts what each client holds at once.
 
 pub mod allowed_hosts;
 pub mod cache_headers;
 pub mod client_addr;
+pub mod client_shares;
 pub mod connections;
 pub mod cross_site;
 pub mod health;

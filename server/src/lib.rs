@@ -23,8 +23,8 @@ use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use config::{Config, Database};
 use edge::{
-    allowed_hosts, cache_headers, client_addr, connections, cross_site, health, observation,
-    post_rate, request_limits, room_paths, security_headers,
+    allowed_hosts, cache_headers, client_addr, client_shares::ClientShares, connections,
+    cross_site, health, observation, post_rate, request_limits, room_paths, security_headers,
 };
 use leptos::prelude::*;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, file_and_error_handler_with_context};
@@ -116,11 +116,17 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
     let clients = client_addr::ClientAddr {
         trusted_proxies: config.trusted_proxy.clone(),
     };
-    let per_client = request_limits::PerClient::new(
-        config.max_in_flight_per_client as usize,
-        config.rate_limit_exempt.clone(),
-        clients.clone(),
-    );
+    let per_client = Arc::new(request_limits::PerClient {
+        clients: clients.clone(),
+        in_flight: ClientShares::new(
+            config.max_in_flight_per_client as usize,
+            config.rate_limit_exempt.clone(),
+        ),
+        held: ClientShares::new(
+            config.max_held_polls_per_client as usize,
+            config.rate_limit_exempt.clone(),
+        ),
+    });
     let hashed_assets = options.hash_files;
     let context = move || provide_context(backend.clone());
     let limiter = post_rate::PostLimiter::new(
@@ -164,7 +170,7 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
             .quality(CompressionLevel::Fastest)
             .compress_when(SizeAbove::new(1024).and(DefaultPredicate::new())),
     );
-    let protected = request_limits::apply(compressed, config.limits(), per_client)
+    let protected = request_limits::apply(compressed, config.limits(), per_client, feed.clone())
         .layer(from_fn(error_answers::api_errors))
         .layer(from_fn_with_state(
             hashed_assets,
@@ -172,7 +178,10 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
         ))
         .layer(from_fn_with_state(feed, polls_from_memory::empty))
         .layer(from_fn_with_state(hosts, allowed_hosts::check))
-        .layer(from_fn_with_state(store, health::answer))
+        .layer(from_fn_with_state(
+            health::Readiness::watch(store),
+            health::answer,
+        ))
         .layer(from_fn_with_state(Arc::new(clients), observation::track));
     security_headers::headers(protected)
 }
@@ -244,6 +253,10 @@ pub async fn start_with_store(
     let serving = connections::Options {
         header_read_timeout: config.limits().header_read_timeout,
         max_connections: config.max_connections as usize,
+        per_client: ClientShares::new(
+            config.max_connections_per_client as usize,
+            [&config.rate_limit_exempt[..], &config.trusted_proxy[..]].concat(),
+        ),
         drain: std::time::Duration::from_secs(config.drain_seconds),
     };
     let connections = connections::Connections::new(serving.max_connections);

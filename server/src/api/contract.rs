@@ -129,6 +129,17 @@ impl ApiRequest {
         }
     }
 
+    /// Makes a poll that asked to wait one answered at once, as if it had not asked (a held
+    /// poll past a cap).
+    pub fn answer_at_once(request: &mut Request) {
+        if let Some(ApiRequest::Poll(Ok(params))) = request.extensions_mut().get_mut() {
+            params.wait = 0;
+        }
+        if let Some(params) = request.extensions_mut().get_mut::<PollParams>() {
+            params.wait = 0;
+        }
+    }
+
     /// The endpoint, whichever method it was asked by.
     pub fn endpoint(&self) -> Option<Endpoint> {
         match self {

@@ -120,7 +120,7 @@ pub fn document() -> OpenApi {
 }
 
 /// The error kinds an endpoint may answer with, and what each means there.
-fn errors() -> [(ErrorKind, String); 8] {
+fn errors() -> [(ErrorKind, String); 9] {
     [
         (ErrorKind::BadRequest, "Invalid or malformed input.".into()),
         (ErrorKind::Forbidden, "A post from another site.".into()),
@@ -131,6 +131,10 @@ fn errors() -> [(ErrorKind, String); 8] {
         (
             ErrorKind::TooLarge,
             format!("The body is over {} KiB.", MAX_BODY_BYTES / 1024),
+        ),
+        (
+            ErrorKind::RequestTimeout,
+            "A body that did not arrive within the request's time limit.".into(),
         ),
         (
             ErrorKind::MisdirectedRequest,

@@ -51,12 +51,39 @@ impl ClientAddr {
     }
 }
 
-/// The key a client is limited by: its IPv4 address, or its IPv6 /64 (one host usually has a
-/// whole /64 to rotate through).
-pub fn client_key(client: IpAddr) -> IpAddr {
-    match client {
-        IpAddr::V4(_) => client,
-        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+/// The keys a client is limited by, each with how many clients' shares it holds. An IPv4
+/// address is one client. An IPv6 client is its /64 (one host usually has a whole /64 to
+/// rotate through), and also its /56 and its /48 with 4 and 16 shares: a site's /48 holds
+/// 65,536 /64s, which must not count as 65,536 clients.
+pub fn client_keys(client: IpAddr) -> ClientKeys {
+    match client.to_canonical() {
+        IpAddr::V4(v4) => ClientKeys([Some((ClientKey::V4(v4.into()), 1)), None, None]),
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            let prefix = |len: u8| ClientKey::V6(bits & (!0u128 << (128 - len)), len);
+            ClientKeys([
+                Some((prefix(64), 1)),
+                Some((prefix(56), 4)),
+                Some((prefix(48), 16)),
+            ])
+        }
+    }
+}
+
+/// One key of a client: an IPv4 address, or an IPv6 prefix and its length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    V4(u32),
+    V6(u128, u8),
+}
+
+/// A client's keys, with the shares each holds (see [`client_keys`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientKeys([Option<(ClientKey, u32)>; 3]);
+
+impl ClientKeys {
+    pub fn iter(&self) -> impl Iterator<Item = (ClientKey, u32)> + '_ {
+        self.0.iter().flatten().copied()
     }
 }
 
@@ -110,6 +137,26 @@ mod tests {
         assert_eq!(
             clients.of(ip("10.0.0.2"), &HeaderMap::new()),
             ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64_56_and_48() {
+        let keys = |s: &str| client_keys(ip(s)).iter().collect::<Vec<_>>();
+        assert_eq!(keys("198.51.100.7").len(), 1);
+        assert_eq!(keys("::ffff:198.51.100.7"), keys("198.51.100.7"));
+        let a = keys("2001:db8:1:2::1");
+        assert_eq!(a.len(), 3);
+        assert_eq!(a, keys("2001:db8:1:2:ffff::9"), "one /64");
+        let next_64 = keys("2001:db8:1:3::1");
+        assert_ne!(a[0], next_64[0]);
+        assert_eq!(a[1..], next_64[1..], "the same /56 and /48");
+        let next_56 = keys("2001:db8:1:100::1");
+        assert_ne!(a[1], next_56[1]);
+        assert_eq!(a[2], next_56[2], "the same /48");
+        assert_eq!(
+            a.iter().map(|(_, shares)| *shares).collect::<Vec<_>>(),
+            [1, 4, 16]
         );
     }
 

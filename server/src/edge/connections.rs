@@ -1,12 +1,16 @@
 //! Accepting connections with hyper directly, for what `axum::serve` does not expose: HTTP/1
 //! only, with a deadline for reading request headers that counts from accept (a client that
 //! connects and sends nothing, or trickles a request, is cut off), a header size limit, and a
-//! cap on open connections. Shutdown drains: held polls are answered at once, new connections
+//! cap on open connections, for everyone and per client address. Shutdown drains: held polls are answered at once, new connections
 //! are still served for a moment (a balancer notices `/readyz` and moves clients), then the
 //! listener closes and requests in flight finish.
 
+use super::client_shares::ClientShares;
+use crate::api::error_answers;
+use app::error::{ApiError, ErrorKind};
 use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, header};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -30,10 +34,12 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long shutdown waits for requests in flight.
 const FINISH: Duration = Duration::from_secs(10);
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct Options {
     pub header_read_timeout: Duration,
     pub max_connections: usize,
+    /// What one peer address may have open (trusted proxies and exempt addresses aside).
+    pub per_client: Arc<ClientShares>,
     /// How long the server keeps serving after a shutdown begins.
     pub drain: Duration,
 }
@@ -88,11 +94,12 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
         .max_buf_size(MAX_HEADER_BYTES);
+    let drain = options.drain;
     let stop_accepting = async move {
         shutdown.await;
-        tracing::info!("shutting down: draining for {:?}", options.drain);
+        tracing::info!("shutting down: draining for {drain:?}");
         draining();
-        tokio::time::sleep(options.drain).await;
+        tokio::time::sleep(drain).await;
     };
     tokio::pin!(stop_accepting);
     loop {
@@ -114,6 +121,18 @@ pub async fn serve(
             () = &mut stop_accepting => break,
         };
         let _ = stream.set_nodelay(true);
+        let Some(share) = options.per_client.take(peer.ip()) else {
+            // Past its share: one answer that says so, then the connection closes.
+            let refuse = hyper::service::service_fn(|_| async {
+                Ok::<_, std::convert::Infallible>(too_many_connections())
+            });
+            let connection = builder.serve_connection(TokioIo::new(stream), refuse);
+            tokio::spawn(async move {
+                let _ = connection.await;
+                drop(slot);
+            });
+            continue;
+        };
         let service = app
             .clone()
             .map_request(move |mut request: axum::http::Request<Incoming>| {
@@ -127,7 +146,7 @@ pub async fn serve(
             if let Err(err) = connection.await {
                 tracing::debug!(%err, %peer, "connection ended with an error");
             }
-            drop(slot);
+            drop((share, slot));
         });
     }
     drop(listener);
@@ -138,6 +157,21 @@ pub async fn serve(
         tracing::warn!("requests still in flight after {FINISH:?}; stopping anyway");
     }
     Ok(())
+}
+
+/// 429 for a connection past its client's share, closing it.
+fn too_many_connections() -> axum::response::Response {
+    let mut response = error_answers::error(
+        &ApiError::new(
+            ErrorKind::RateLimited,
+            "Too many connections from your address at once; close some and try again.",
+        )
+        .with_retry_after(1),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Posts are rate-limited per client address (governor's GCRA), so one sender cannot drown
 //! everyone else out. Polls and pages are never limited here.
 
-use super::client_addr::{ClientAddr, client_key};
+use super::client_addr::{ClientAddr, ClientKey, client_keys};
 use crate::api::contract::{ApiRequest, Endpoint};
 use crate::api::error_answers;
 use crate::metrics::names;
@@ -18,7 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub struct PostLimiter {
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// One limiter for each number of shares a client key holds (1, 4, 16; see
+    /// `client_addr::client_keys`), its quota that many times the rate and burst.
+    limiters: Vec<(u32, DefaultKeyedRateLimiter<ClientKey>)>,
     exempt: Vec<IpNet>,
     clients: ClientAddr,
 }
@@ -26,12 +28,24 @@ pub struct PostLimiter {
 impl PostLimiter {
     /// `per_minute` posts a minute per address after a burst of `burst`; 0 turns limiting off.
     pub fn new(per_minute: u32, burst: u32, exempt: Vec<IpNet>, clients: ClientAddr) -> Arc<Self> {
-        let limiter = NonZeroU32::new(per_minute).map(|rate| {
-            let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN); // 0 is refused by config
-            RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst))
-        });
+        let limiters = match NonZeroU32::new(per_minute) {
+            None => Vec::new(),
+            Some(rate) => {
+                let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN); // 0 is refused by config
+                [1, 4, 16]
+                    .into_iter()
+                    .map(|shares| {
+                        let times = |n: NonZeroU32| {
+                            n.saturating_mul(NonZeroU32::new(shares).expect("not 0"))
+                        };
+                        let quota = Quota::per_minute(times(rate)).allow_burst(times(burst));
+                        (shares, RateLimiter::keyed(quota))
+                    })
+                    .collect()
+            }
+        };
         let limiter = Arc::new(Self {
-            limiter,
+            limiters,
             exempt,
             clients,
         });
@@ -42,7 +56,7 @@ impl PostLimiter {
             loop {
                 every.tick().await;
                 let Some(limiter) = weak.upgrade() else { break };
-                if let Some(keyed) = &limiter.limiter {
+                for (_, keyed) in &limiter.limiters {
                     keyed.retain_recent();
                     keyed.shrink_to_fit();
                 }
@@ -51,18 +65,22 @@ impl PostLimiter {
         limiter
     }
 
-    /// `Err(seconds to wait)` when `client` is over its rate.
+    /// `Err(seconds to wait)` when `client`, or a prefix it is in, is over its rate.
     fn check(&self, client: IpAddr) -> Result<(), u32> {
-        let Some(limiter) = &self.limiter else {
-            return Ok(());
-        };
-        if self.exempt.iter().any(|net| net.contains(&client)) {
+        let client = client.to_canonical();
+        if self.limiters.is_empty() || self.exempt.iter().any(|net| net.contains(&client)) {
             return Ok(());
         }
-        limiter.check_key(&client_key(client)).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            wait.as_secs_f64().ceil().max(1.0) as u32
-        })
+        for (key, shares) in client_keys(client).iter() {
+            let Some((_, limiter)) = self.limiters.iter().find(|(s, _)| *s == shares) else {
+                continue;
+            };
+            limiter.check_key(&key).map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                wait.as_secs_f64().ceil().max(1.0) as u32
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -126,6 +144,17 @@ mod tests {
             six("2001:db8:0:1::1").is_ok(),
             "the next /64 is someone else"
         );
+        // A /56 holds four /64s' allowance, a /48 sixteen: fresh /64s do not bring fresh ones.
+        let limiter = PostLimiter::new(60, 1, vec![], ClientAddr::default());
+        let fresh = |i: u32| limiter.check(ip(&format!("2001:db8:1:{i:x}::1")));
+        assert!((0..4).all(|i| fresh(i).is_ok()));
+        assert!(fresh(4).is_err(), "the /56's four allowances are spent");
+        assert!(
+            (1..13).all(|i| fresh(i * 0x100).is_ok()),
+            "other /56s of the /48"
+        );
+        assert!(fresh(0xff00).is_err(), "the /48's sixteen are spent");
+        assert!(limiter.check(ip("2001:db8:2::1")).is_ok(), "another /48");
         let off = PostLimiter::new(0, 3, vec![], ClientAddr::default());
         assert!((0..100).all(|_| off.check(sender).is_ok()));
     }

@@ -5,29 +5,30 @@
 //!
 //! Two kinds of request are treated apart. A held poll mostly waits on memory: it is not a
 //! request in flight for load shedding (it has its own cap, `--max-held-polls`) and its `wait`
-//! is its time limit. A post, once the writer has taken it, is answered with its outcome
-//! however long the commit takes (see `storage::post_queue`): it counts against the cap but the time
-//! limit does not cut it.
+//! is its time limit; only a poll that will really wait is one. A post's body must arrive
+//! within the time limit; once the writer has taken the post, it is answered with its outcome
+//! however long the commit takes (see `storage::post_queue`): it counts against the cap, but the
+//! time limit does not cut it.
 
-use super::client_addr::{ClientAddr, client_key};
-use crate::api::contract::ApiRequest;
+use super::client_addr::ClientAddr;
+use super::client_shares::ClientShares;
+use crate::api::contract::{ApiRequest, too_large};
 use crate::api::error_answers;
 use crate::metrics::names;
-use app::api::Cursor;
+use app::api::{Cursor, PollParams};
 use app::error::{ApiError, ErrorKind};
+use app::feed::Feed;
 use axum::Router;
+use axum::body::{Body, HttpBody, to_bytes};
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::Request;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
-use ipnet::IpNet;
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -48,8 +49,14 @@ pub struct Limits {
 
 type Branch = BoxCloneSyncService<Request, Response, Infallible>;
 
-/// Wraps `router` in the limits; `per_client` caps what one client has in flight.
-pub fn apply(router: Router, limits: Limits, per_client: Arc<PerClient>) -> Router {
+/// Wraps `router` in the limits; `per_client` caps what one client has at once, `feed` says
+/// which polls will really be held.
+pub fn apply(
+    router: Router,
+    limits: Limits,
+    per_client: Arc<PerClient>,
+    feed: Arc<Feed>,
+) -> Router {
     let inner = router.layer(tower_http::limit::RequestBodyLimitLayer::new(
         limits.max_body,
     ));
@@ -69,10 +76,18 @@ pub fn apply(router: Router, limits: Limits, per_client: Arc<PerClient>) -> Rout
             .timeout(limits.request_timeout)
             .service(inner.clone()),
     );
-    let posts: Branch = Branch::new(capped().service(inner.clone()));
-    let held: Branch = Branch::new(inner);
+    let posts: Branch = Branch::new(
+        capped()
+            .layer(from_fn_with_state(limits, body_in_time))
+            .service(inner.clone()),
+    );
+    let held: Branch = Branch::new(
+        ServiceBuilder::new()
+            .layer(from_fn_with_state(per_client, cap_held_per_client))
+            .service(inner),
+    );
     let dispatch = tower::service_fn(move |mut request: Request| {
-        let branch = match kind(ApiRequest::read(&mut request)) {
+        let branch = match kind(ApiRequest::read(&mut request), &feed) {
             Kind::Held => held.clone(),
             Kind::Post => posts.clone(),
             Kind::Other => timed.clone(),
@@ -88,84 +103,45 @@ enum Kind {
     Other,
 }
 
-fn kind(request: &ApiRequest) -> Kind {
+/// A poll is held only when it will really wait: it asks to, and nothing in its room is newer
+/// than its cursor (so memory answers it, when anything arrives). Any other poll, `wait` or not
+/// (lines to answer at once, a cursor older than memory), is an ordinary request.
+fn kind(request: &ApiRequest, feed: &Feed) -> Kind {
     if request.is_send() {
         return Kind::Post;
     }
     match request.poll() {
-        Some(poll) if poll.wait > 0 && matches!(poll.cursor, Cursor::After(_)) => Kind::Held,
+        Some(PollParams {
+            room,
+            cursor: Cursor::After(after),
+            wait,
+            ..
+        }) if *wait > 0 && *after >= feed.newest(room) => Kind::Held,
         _ => Kind::Other,
     }
 }
 
-/// Requests in flight per client address, so that one client cannot take every slot of
-/// `--max-in-flight` (page loads, `limit=500` polls) and leave everyone else with 503s.
+/// What one client may have at once: requests in flight (page loads, `limit=500` polls), so
+/// that it cannot take every slot of `--max-in-flight` and leave everyone else with 503s; and
+/// held polls, so that it cannot take every one of `--max-held-polls`.
 pub struct PerClient {
-    max: usize,
-    exempt: Vec<IpNet>,
-    clients: ClientAddr,
-    in_flight: Mutex<HashMap<IpAddr, usize>>,
+    pub clients: ClientAddr,
+    pub in_flight: Arc<ClientShares>,
+    pub held: Arc<ClientShares>,
 }
 
-impl PerClient {
-    pub fn new(max: usize, exempt: Vec<IpNet>, clients: ClientAddr) -> Arc<Self> {
-        Arc::new(Self {
-            max,
-            exempt,
-            clients,
-            in_flight: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// A place for one more request of `client`, unless it has `max` in flight.
-    fn enter(self: &Arc<Self>, client: IpAddr) -> Option<Entered> {
-        if self.exempt.iter().any(|net| net.contains(&client)) {
-            return Some(Entered {
-                limits: None,
-                key: client,
-            });
-        }
-        let key = client_key(client);
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        let count = in_flight.entry(key).or_default();
-        if *count >= self.max {
-            return None;
-        }
-        *count += 1;
-        Some(Entered {
-            limits: Some(self.clone()),
-            key,
-        })
-    }
-}
-
-/// One request's place; given back when it is answered (or dropped).
-struct Entered {
-    limits: Option<Arc<PerClient>>,
-    key: IpAddr,
-}
-
-impl Drop for Entered {
-    fn drop(&mut self) {
-        let Some(limits) = &self.limits else { return };
-        let mut in_flight = limits.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = in_flight.get_mut(&self.key) {
-            *count -= 1;
-            if *count == 0 {
-                in_flight.remove(&self.key);
-            }
-        }
-    }
+fn client_of(clients: &ClientAddr, request: &Request) -> Option<IpAddr> {
+    let ConnectInfo(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>()?;
+    Some(clients.of(peer.ip(), request.headers()))
 }
 
 async fn cap_per_client(
     State(limits): State<Arc<PerClient>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
     next: Next,
 ) -> Response {
-    let client = limits.clients.of(peer.ip(), request.headers());
-    let Some(_entered) = limits.enter(client) else {
+    let taken = client_of(&limits.clients, &request).map(|client| limits.in_flight.take(client));
+    let Some(Some(_taken)) = taken else {
         return error_answers::error(
             &ApiError::new(
                 ErrorKind::RateLimited,
@@ -175,6 +151,40 @@ async fn cap_per_client(
         );
     };
     next.run(request).await
+}
+
+/// A held poll past its client's share is answered at once, as one past `--max-held-polls` is.
+async fn cap_held_per_client(
+    State(limits): State<Arc<PerClient>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let taken = client_of(&limits.clients, &request).and_then(|client| limits.held.take(client));
+    if taken.is_none() {
+        ApiRequest::answer_at_once(&mut request);
+    }
+    let response = next.run(request).await;
+    drop(taken);
+    response
+}
+
+/// A post's body, read whole within the request's time limit (an overall deadline, not one
+/// between chunks: a byte every few seconds would pass that), while the post holds its place
+/// in flight; a body that does not arrive in time is answered 408. Only then is the post handed
+/// on, and answered with its outcome however long the commit takes.
+async fn body_in_time(State(limits): State<Limits>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    if body.size_hint().lower() > limits.max_body as u64 {
+        return error_answers::error(&too_large());
+    }
+    match tokio::time::timeout(limits.request_timeout, to_bytes(body, limits.max_body)).await {
+        Ok(Ok(body)) => next.run(Request::from_parts(parts, Body::from(body))).await,
+        Ok(Err(_)) => error_answers::error(&too_large()),
+        Err(_) => error_answers::error(&ApiError::new(
+            ErrorKind::RequestTimeout,
+            "The request's body did not arrive in time.",
+        )),
+    }
 }
 
 /// Shed load and requests that ran out of time are the server's doing, not the client's: both
