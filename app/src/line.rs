@@ -164,8 +164,9 @@ impl NewLine {
     }
 }
 
-/// `raw` in Unicode Normalization Form C. The browser sends what the reader typed, which is
-/// nearly always NFC already; the server, which stores, normalises.
+/// `raw` in Unicode Normalization Form C, on both sides, so that the browser counts what the
+/// server will count: the server with unicode-normalization, the browser with its own
+/// `String.prototype.normalize` (no normalization tables in the wasm).
 fn nfc(raw: &str) -> std::borrow::Cow<'_, str> {
     #[cfg(feature = "ssr")]
     {
@@ -174,13 +175,20 @@ fn nfc(raw: &str) -> std::borrow::Cow<'_, str> {
             return raw.nfc().collect::<String>().into();
         }
     }
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    if !raw.is_ascii() {
+        return String::from(js_sys::JsString::from(raw).normalize("NFC")).into();
+    }
     raw.into()
 }
 
 /// Validates a screen name and returns it trimmed.
 pub fn check_screenname(raw: &str) -> Result<&str, LineError> {
     let name = check_common(raw, Field::ScreenName, MAX_SCREENNAME_CHARS)?;
-    if name.chars().any(is_invisible) {
+    if name
+        .chars()
+        .any(|c| (is_blank(c) && !c.is_whitespace()) || is_format(c))
+    {
         return Err(LineError::InvisibleCharacter(Field::ScreenName));
     }
     Ok(name)
@@ -193,7 +201,8 @@ pub fn check_text(raw: &str) -> Result<&str, LineError> {
 
 fn check_common(raw: &str, field: Field, max: usize) -> Result<&str, LineError> {
     let value = raw.trim();
-    if value.is_empty() {
+    // Blank-looking letters and invisible characters alone are as empty as white space.
+    if value.chars().all(is_blank) {
         return Err(LineError::Empty(field));
     }
     // Refuse rather than replace: a one-line chat has no use for line breaks or tabs, and
@@ -209,23 +218,63 @@ fn check_common(raw: &str, field: Field, max: usize) -> Result<&str, LineError> 
 }
 
 /// Control characters, and the Unicode line and paragraph separators (not "control" to Rust,
-/// but line breaks all the same).
+/// but line breaks all the same). (Also the OpenAPI document's patterns.)
 fn is_line_break_or_control(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
-/// Zero-width and bidirectional-control characters: invisible, so a name that contains them
-/// can look exactly like someone else's.
-fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{061C}'
-            | '\u{FEFF}'
-    )
+/// Characters that show as nothing, besides white space: Unicode's default-ignorable code
+/// points (zero-width and direction controls, the soft hyphen, variation selectors, tag
+/// characters, the Mongolian vowel separator...), and the letters that render blank (the Hangul
+/// fillers, the blank Braille pattern). In a name they would let it look exactly like another;
+/// alone, they leave a field empty. (Also the OpenAPI document's patterns.)
+pub const BLANK: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{034F}', '\u{034F}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180B}', '\u{180F}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{206F}'),
+    ('\u{2800}', '\u{2800}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FE00}', '\u{FE0F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF0}', '\u{FFF8}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0000}', '\u{E0FFF}'),
+];
+
+/// The format characters (general category Cf) that are not default-ignorable: signs that
+/// change how what follows them shows; refused in names too.
+pub const FORMAT: &[(char, char)] = &[
+    ('\u{0600}', '\u{0605}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+];
+
+fn in_ranges(c: char, ranges: &[(char, char)]) -> bool {
+    ranges
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&c))
+}
+
+fn is_blank(c: char) -> bool {
+    c.is_whitespace() || in_ranges(c, BLANK)
+}
+
+fn is_format(c: char) -> bool {
+    in_ranges(c, FORMAT)
 }
 
 #[cfg(test)]
@@ -303,6 +352,58 @@ mod tests {
         );
         // Emoji sequences joined by U+200D are ordinary text in a message.
         assert!(check_text("👩\u{200D}💻 at work").is_ok());
+    }
+
+    #[test]
+    fn blank_and_format_characters_are_refused_in_names() {
+        for hidden in [
+            '\u{00AD}',
+            '\u{034F}',
+            '\u{FE0F}',
+            '\u{E0041}',
+            '\u{180E}',
+            '\u{115F}',
+            '\u{1160}',
+            '\u{3164}',
+            '\u{FFA0}',
+            '\u{2800}',
+            '\u{0600}',
+            '\u{FFF9}',
+        ] {
+            assert_eq!(
+                check_screenname(&format!("ann{hidden}x")),
+                Err(LineError::InvisibleCharacter(Field::ScreenName)),
+                "U+{:04X}",
+                hidden as u32
+            );
+        }
+    }
+
+    #[test]
+    fn a_field_of_blank_looking_characters_is_empty() {
+        for blank in [
+            "\u{3164}",
+            "\u{2800}\u{2800}",
+            "\u{115F}\u{1160}",
+            "\u{FFA0}",
+            "\u{00AD}",
+            " \u{200B} ",
+        ] {
+            assert_eq!(
+                check_text(blank),
+                Err(LineError::Empty(Field::Text)),
+                "{blank:?}"
+            );
+            assert_eq!(
+                check_screenname(blank),
+                Err(LineError::Empty(Field::ScreenName)),
+                "{blank:?}"
+            );
+        }
+        assert!(
+            check_text("\u{2800}x").is_ok(),
+            "Braille art with a letter is text"
+        );
     }
 
     #[test]

@@ -53,12 +53,13 @@ fn next_url(text: &str) -> Option<usize> {
     None
 }
 
-/// The length of the URL at the start of `text`: up to white space or a character a URL never
-/// holds unescaped (`<`, `>`, `"`...), without the punctuation that usually ends a sentence
+/// The length of the URL at the start of `text`: up to white space, a character a URL never
+/// holds unescaped (`<`, `>`, `"`...) or a bidirectional control (which could make it show as
+/// another address), without the punctuation that usually ends a sentence
 /// rather than a URL (and an unmatched closing bracket).
 fn url_len(text: &str) -> usize {
     let end = text
-        .find(|c: char| c.is_whitespace() || "<>\"`{}|\\^".contains(c))
+        .find(|c: char| c.is_whitespace() || "<>\"`{}|\\^".contains(c) || is_direction_control(c))
         .unwrap_or(text.len());
     let mut url = &text[..end];
     loop {
@@ -72,6 +73,14 @@ fn url_len(text: &str) -> usize {
         }
         url = trimmed;
     }
+}
+
+/// The bidirectional controls: marks, embeddings, overrides and isolates.
+fn is_direction_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// Whether `text` mentions `name` as `@name`: case-insensitive, as a whole word.
@@ -150,6 +159,20 @@ mod tests {
             })
             .collect();
         assert_eq!(joined, text);
+    }
+
+    #[test]
+    fn a_url_ends_at_any_direction_control() {
+        // U+202E would show `https://bank.example/moc.live` as another address.
+        for control in ['\u{202E}', '\u{2066}', '\u{200F}', '\u{061C}', '\u{202A}'] {
+            let text = format!("https://bank.example/{control}moc.live");
+            assert_eq!(
+                segments(&text)[0],
+                Link("https://bank.example/"),
+                "U+{:04X}",
+                control as u32
+            );
+        }
     }
 
     #[test]

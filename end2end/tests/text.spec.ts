@@ -89,3 +89,17 @@ test("a line mentioning the reader stands out, and counts apart in a hidden tab'
   await request.post("/api/send", { form: { screenname: "nat", text: unique("no mention") } });
   await expect(page).toHaveTitle(/^\(\d+ · @1\) #general · Chat$/, { timeout: 30_000 });
 });
+
+test("the page counts characters as the server does (in NFC)", async ({ page }) => {
+  await openChat(page);
+  // U+0958 is one character as typed and two in NFC: 60 of them are 120 characters.
+  const sends: string[] = [];
+  page.on("request", (r) => {
+    if (r.url().includes("/api/send")) sends.push(r.url());
+  });
+  await post(page, "nfc-reader", "\u0958".repeat(60));
+  await expect(page.locator("#form-error")).toHaveText(
+    "Message is 120 characters long; the limit is 100.",
+  );
+  expect(sends).toEqual([]);
+});

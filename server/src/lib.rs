@@ -109,10 +109,11 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
     let routes = page_routes();
     let store = backend.store.clone();
     let feed = store.feed().clone();
-    let hosts = Arc::new(allowed_hosts::AllowedHosts::new(
-        &config.allowed_hosts,
-        options.site_addr,
-    ));
+    let hosts = allowed_hosts::AllowedHosts::new(&config.allowed_hosts);
+    if let Some(warning) = hosts.warning(options.site_addr) {
+        tracing::warn!("{warning}");
+    }
+    let hosts = Arc::new(hosts);
     let clients = client_addr::ClientAddr {
         trusted_proxies: config.trusted_proxy.clone(),
     };

@@ -23,7 +23,8 @@ use leptos::nonce::Nonce;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-/// Pages kept at most (a few tens of KB each): one per room and remembered name in use.
+/// Pages kept at most (a few tens of KB each): one per room and remembered name in use; past
+/// it, outdated pages go, then the least recently used.
 const MAX_PAGES: usize = 512;
 
 /// A rendered page is buffered whole to be kept; the page with the longest lines is far below.
@@ -31,11 +32,18 @@ const MAX_PAGE_BYTES: usize = 4 << 20;
 
 pub struct PageCache {
     feed: Arc<Feed>,
-    pages: Mutex<HashMap<Key, Arc<Page>>>,
+    pages: Mutex<Pages>,
+}
+
+/// The pages kept, each with when it was last used (a count of uses of the cache).
+#[derive(Default)]
+struct Pages {
+    kept: HashMap<Key, (Arc<Page>, u64)>,
+    uses: u64,
 }
 
 /// What a page depends on besides the lines.
-#[derive(PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
     path: String,
     name: Option<String>,
@@ -55,16 +63,20 @@ impl PageCache {
     pub fn new(feed: Arc<Feed>) -> Arc<Self> {
         Arc::new(Self {
             feed,
-            pages: Mutex::new(HashMap::new()),
+            pages: Mutex::default(),
         })
     }
 
     fn get(&self, key: &Key, version: i64) -> Option<Arc<Page>> {
-        let pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
-        pages
-            .get(key)
-            .filter(|page| page.version == version)
-            .cloned()
+        let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
+        pages.uses += 1;
+        let now = pages.uses;
+        let (page, used) = pages
+            .kept
+            .get_mut(key)
+            .filter(|entry| entry.0.version == version)?;
+        *used = now;
+        Some(page.clone())
     }
 
     /// Keeps `page` if no line came while it was rendered (an older page is of no more use).
@@ -74,14 +86,23 @@ impl PageCache {
             return;
         }
         let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
-        if pages.len() >= MAX_PAGES && !pages.contains_key(&key) {
-            // Outdated pages go first; if every page is current, start over.
-            pages.retain(|_, kept| kept.version == current);
-            if pages.len() >= MAX_PAGES {
-                pages.clear();
+        pages.uses += 1;
+        let now = pages.uses;
+        let kept = &mut pages.kept;
+        if kept.len() >= MAX_PAGES && !kept.contains_key(&key) {
+            // Outdated pages go first; if every page is current, the one least recently used
+            // (so that one client rotating its name cookie cannot empty everyone's pages).
+            kept.retain(|_, (page, _)| page.version == current);
+            if kept.len() >= MAX_PAGES
+                && let Some(oldest) = kept
+                    .iter()
+                    .min_by_key(|(_, (_, used))| *used)
+                    .map(|(key, _)| key.clone())
+            {
+                kept.remove(&oldest);
             }
         }
-        pages.insert(key, page);
+        kept.insert(key, (page, now));
     }
 }
 
@@ -371,11 +392,17 @@ mod tests {
             cache.keep(key(i), Arc::new(page(2, "current", "N")));
         }
         cache.keep(key(MAX_PAGES), Arc::new(page(2, "current", "N")));
-        let pages = cache.pages.lock().unwrap();
-        assert_eq!(pages.len(), MAX_PAGES);
-        assert!(!pages.contains_key(&key(0)), "the outdated page went first");
-        drop(pages);
+        let kept = |i| cache.pages.lock().unwrap().kept.contains_key(&key(i));
+        assert_eq!(cache.pages.lock().unwrap().kept.len(), MAX_PAGES);
+        assert!(!kept(0), "the outdated page went first");
         assert!(cache.get(&key(1), 2).is_some());
+        // Full of current pages: one more costs one page, the least recently used (not 1,
+        // just read), never all of them.
+        cache.keep(key(MAX_PAGES + 1), Arc::new(page(2, "current", "N")));
+        assert_eq!(cache.pages.lock().unwrap().kept.len(), MAX_PAGES);
+        assert!(kept(1) && kept(MAX_PAGES) && kept(MAX_PAGES + 1));
+        assert!(!kept(2), "the least recently used went");
+        assert!((3..MAX_PAGES).all(kept), "the others stay");
         assert!(cache.get(&key(1), 3).is_none(), "a newer line outdates it");
     }
 }

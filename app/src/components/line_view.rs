@@ -4,7 +4,8 @@ use crate::text::{Segment, mentions, segments};
 use leptos::prelude::*;
 
 /// One line of the log. User text is only ever text nodes: `http(s)://` URLs in it become links
-/// (to another tab, with no referrer or ranking passed on), nothing else becomes markup. A line
+/// (to another tab, with no referrer or ranking passed on; isolated left to right, so that the
+/// text around them cannot reorder them), nothing else becomes markup. A line
 /// that mentions the reader's own name stands out.
 #[component]
 pub fn LineView(
@@ -31,7 +32,7 @@ pub fn LineView(
         .map(|segment| match segment {
             Segment::Text(run) => run.to_owned().into_any(),
             Segment::Link(url) => view! {
-                <a href=url.to_owned() rel="nofollow noopener noreferrer ugc" target="_blank">
+                <a href=url.to_owned() rel="nofollow noopener noreferrer ugc" target="_blank" dir="ltr">
                     {url.to_owned()}
                 </a>
             }

@@ -65,6 +65,37 @@ pub fn plain_form_referer(headers: &HeaderMap) -> Option<&str> {
         .flatten()
 }
 
+/// A plain form post comes back to its page with its error in the address (`__path`, `__err`),
+/// built from the Referer, here and by Leptos. A page that already shows an error would carry
+/// both, and show the first: so the Referer loses the earlier one before anything builds on it.
+fn forget_earlier_form_error(headers: &mut HeaderMap) {
+    let Some(referer) = headers.get(header::REFERER).and_then(|v| v.to_str().ok()) else {
+        return;
+    };
+    let Some((page, query)) = referer.split_once('?') else {
+        return;
+    };
+    let is_form_error = |pair: &&str| {
+        let name = pair.split_once('=').map_or(*pair, |(name, _)| name);
+        name == "__path" || name == "__err"
+    };
+    if !query.split('&').any(|pair| is_form_error(&pair)) {
+        return;
+    }
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !is_form_error(pair))
+        .collect();
+    let clean = if kept.is_empty() {
+        page.to_owned()
+    } else {
+        format!("{page}?{}", kept.join("&"))
+    };
+    if let Ok(clean) = HeaderValue::from_str(&clean) {
+        headers.insert(header::REFERER, clean);
+    }
+}
+
 /// The largest error body read back from a server function.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
@@ -73,6 +104,9 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// [`explain`]. The page and static files keep their own answers.
 pub async fn api_errors(mut request: Request, next: Next) -> Response {
     let api = !matches!(ApiRequest::read(&mut request), ApiRequest::Elsewhere);
+    if api {
+        forget_earlier_form_error(request.headers_mut());
+    }
     let response = next.run(request).await;
     if !api || response.status().is_success() || response.status().is_redirection() {
         return response;
@@ -115,4 +149,29 @@ fn explain(status: StatusCode) -> Option<ApiError> {
         }
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_earlier_form_error_is_forgotten_and_the_rest_of_the_address_kept() {
+        let clean = |referer: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::REFERER, HeaderValue::from_static(referer));
+            forget_earlier_form_error(&mut headers);
+            headers[header::REFERER].to_str().unwrap().to_owned()
+        };
+        assert_eq!(
+            clean("http://h/r/dev?__path=%2Fapi%2Fsend&__err=x"),
+            "http://h/r/dev"
+        );
+        assert_eq!(
+            clean("http://h/?before=5&__err=x&__path=y"),
+            "http://h/?before=5"
+        );
+        assert_eq!(clean("http://h/?before=5"), "http://h/?before=5");
+        assert_eq!(clean("http://h/"), "http://h/");
+    }
 }

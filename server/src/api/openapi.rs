@@ -7,7 +7,7 @@
 use super::contract::{Endpoint, MAX_BODY_BYTES};
 use app::api::{Batch, ChatSnapshot, DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT_SECS, RoomList};
 use app::error::{ApiError, ErrorKind};
-use app::line::{Line, MAX_KEY_CHARS, MAX_SCREENNAME_CHARS, MAX_TEXT_CHARS};
+use app::line::{BLANK, FORMAT, Line, MAX_KEY_CHARS, MAX_SCREENNAME_CHARS, MAX_TEXT_CHARS};
 use app::room::{MAX_ROOM_CHARS, ROOM_RULE, Room, RoomActivity};
 use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
@@ -192,6 +192,36 @@ fn form(fields: &[&str]) -> Schema {
         .into()
 }
 
+/// A regular expression's character class of `ranges` (those of the Basic Multilingual
+/// Plane: `\u` escapes, which every JSON Schema validator reads, name no other).
+fn class(ranges: &[(char, char)]) -> String {
+    ranges
+        .iter()
+        .filter(|(_, last)| u32::from(*last) <= 0xFFFF)
+        .map(|&(first, last)| {
+            let at = |c: char| format!("\\u{:04x}", u32::from(c));
+            if first == last {
+                at(first)
+            } else {
+                format!("{}-{}", at(first), at(last))
+            }
+        })
+        .collect()
+}
+
+/// The patterns of a screen name and a message, by the rules of `app::line`: no control
+/// character or line break, no white space at either end, a visible first character, and for a
+/// name no invisible, format or blank-looking character at all. (Lengths are counted after
+/// NFC, which no pattern can say.)
+fn line_patterns() -> (String, String) {
+    let control = "\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029";
+    let (blank, format) = (class(BLANK), class(FORMAT));
+    let name_char = format!("[^\\s{control}{blank}{format}]");
+    let name = format!("^{name_char}(?:[^{control}{blank}{format}]*{name_char})?$");
+    let text = format!("^[^\\s{control}{blank}](?:[^{control}]*[^\\s{control}])?$");
+    (name, text)
+}
+
 /// What a field holds, by the API's rules (the server checks them; see `app`).
 fn field(name: &str) -> Schema {
     let text = |max: usize, description: &str| {
@@ -199,6 +229,11 @@ fn field(name: &str) -> Schema {
             .schema_type(Type::String)
             .max_length(Some(max))
             .description(Some(description))
+    };
+    let line = |max: usize, pattern: String, description: String| {
+        text(max, &description)
+            .min_length(Some(1))
+            .pattern(Some(pattern))
             .build()
     };
     let whole = |description: String| {
@@ -212,7 +247,12 @@ fn field(name: &str) -> Schema {
         "room" => text(
             MAX_ROOM_CHARS,
             &format!("{ROOM_RULE} Absent or empty: `general`."),
-        ),
+        )
+        .pattern(Some(format!(
+            "^(?:[a-z0-9](?:[a-z0-9-]{{0,{}}}[a-z0-9])?)?$",
+            MAX_ROOM_CHARS - 2
+        )))
+        .build(),
         "after" => whole("The newest line id the client has; lines after it. Default 0.".into()),
         "before" => whole("History: the lines just older than this id. Not with `after`.".into()),
         "limit" => whole(format!(
@@ -221,20 +261,27 @@ fn field(name: &str) -> Schema {
         "wait" => whole(format!(
             "Seconds to hold the poll while there is nothing newer; larger served as {MAX_WAIT_SECS}."
         )),
-        "screenname" => text(
+        "screenname" => line(
             MAX_SCREENNAME_CHARS,
-            &format!(
-                "1 to {MAX_SCREENNAME_CHARS} characters after trimming; no control or invisible characters."
+            line_patterns().0,
+            format!(
+                "1 to {MAX_SCREENNAME_CHARS} characters (after trimming, in NFC); no control, \
+                 invisible, format or blank-looking characters."
             ),
         ),
-        "text" => text(
+        "text" => line(
             MAX_TEXT_CHARS,
-            &format!("1 to {MAX_TEXT_CHARS} characters after trimming; one line."),
+            line_patterns().1,
+            format!(
+                "1 to {MAX_TEXT_CHARS} characters (after trimming, in NFC); one line, not blank."
+            ),
         ),
         "idempotency_key" => text(
             MAX_KEY_CHARS,
             &format!("1 to {MAX_KEY_CHARS} of A-Z a-z 0-9 _ -: a retry with it stores once."),
-        ),
+        )
+        .pattern(Some(format!("^[A-Za-z0-9_-]{{1,{MAX_KEY_CHARS}}}$")))
+        .build(),
         _ => ObjectBuilder::new().schema_type(Type::String).build(),
     };
     object.into()
@@ -243,6 +290,65 @@ fn field(name: &str) -> Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use app::line::{check_screenname, check_text};
+
+    #[test]
+    fn the_line_patterns_hold_only_what_the_server_takes() {
+        let (name, text) = line_patterns();
+        let name = regex::Regex::new(&name).unwrap();
+        let text = regex::Regex::new(&text).unwrap();
+        for ok in ["ann", "Ann Smith", "😀", "ann_1", "Zoë", "אנה"] {
+            assert!(name.is_match(ok) && text.is_match(ok), "{ok}");
+        }
+        assert!(text.is_match("I \u{2764}\u{FE0F} it, a\u{200D}b"));
+        for refused in [
+            "",
+            " ann",
+            "ann ",
+            "ann\u{AD}",
+            "\u{3164}",
+            "a\u{2800}b",
+            "a\u{200B}",
+            "a\nb",
+            "a\u{7}b",
+            "a\u{600}b",
+            "\u{2800}",
+        ] {
+            assert!(!name.is_match(refused), "{refused:?}");
+            assert!(
+                check_screenname(refused).is_err() || refused.trim() != refused,
+                "{refused:?}"
+            );
+        }
+        for refused in [
+            "",
+            " hi",
+            "\u{3164}",
+            "\u{2800}\u{2800}",
+            "a\nb",
+            "a\u{7f}b",
+        ] {
+            assert!(!text.is_match(refused), "{refused:?}");
+        }
+        // Whatever a pattern holds, the server takes (samples from every class above).
+        let samples = [
+            "a",
+            "a b",
+            "a\u{3000}b",
+            "\u{2764}\u{FE0F}",
+            "x\u{1160}",
+            "\u{FEFF}x",
+            "ab\u{2028}",
+        ];
+        for sample in samples {
+            if name.is_match(sample) {
+                assert!(check_screenname(sample).is_ok(), "{sample:?}");
+            }
+            if text.is_match(sample) {
+                assert!(check_text(sample).is_ok(), "{sample:?}");
+            }
+        }
+    }
 
     #[test]
     fn every_endpoint_and_field_is_documented() {

@@ -1,5 +1,5 @@
 //! Room addresses: each room has one URL. `/r/<Name>` redirects (308) to its lower-case form,
-//! `/r/general` to `/`; `GET /go?room=<name>` is the page's "go to a room" form without
+//! any other spelling of it (`/r/de%76`) to it, `/r/general` to `/`; `GET /go?room=<name>` is the page's "go to a room" form without
 //! JavaScript. (Names that cannot be rooms are left to the page, which answers 404 and says
 //! what a room name may be.)
 
@@ -13,10 +13,12 @@ use serde::Deserialize;
 /// Read as the page reads its address (`app::location`), so that `/r/DE%56` goes to `/r/dev`
 /// as `/r/DEV` does.
 pub async fn canonical_paths(request: Request, next: Next) -> Response {
-    let room = match Location::parse(request.uri().path(), None).page {
+    let path = request.uri().path();
+    let room = match Location::parse(path, None).page {
         Page::Room(name) => match RoomPath::of(&name) {
             RoomPath::Redirect(room) => Some(room),
-            RoomPath::Room(room) if room.is_general() => Some(room),
+            // Any other spelling of the room's path (`/r/de%76`, `/`'s `/r/general`) too.
+            RoomPath::Room(room) if room.path() != path => Some(room),
             _ => None,
         },
         _ => None,

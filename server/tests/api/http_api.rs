@@ -176,6 +176,38 @@ async fn plain_form_posts_redirect_back_to_the_page() {
     let page = server.text(&location).await;
     assert!(page.contains("Message is empty."), "{page}");
 
+    // A second error in a row, sent from the page that shows the first: the page comes back
+    // with the second only, whichever layer refused it (the server function, the field check).
+    for (form, error) in [
+        (
+            vec![("screenname", "ann"), ("text", " ")],
+            "Message is empty.",
+        ),
+        (
+            vec![("screenname", ""), ("text", "hi")],
+            "Screen name is empty.",
+        ),
+        (
+            vec![("screenname", "ann"), ("text", "hi"), ("admin", "1")],
+            "Unknown field",
+        ),
+    ] {
+        let again = server
+            .client
+            .post(server.url("/api/send"))
+            .header("accept", "text/html")
+            .header("referer", &location)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let back = again.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(back.matches("__err=").count(), 1, "{back}");
+        assert_eq!(back.matches("__path=").count(), 1, "{back}");
+        let page = server.text(&back).await;
+        assert!(page.contains(error), "{error}: {page}");
+    }
+
     let (_, batch) = server.poll("").await;
     assert_eq!(batch["lines"].as_array().unwrap().len(), 1);
 }

@@ -116,6 +116,33 @@ async fn a_rebinding_host_name_is_refused_421() {
     for local in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
         assert_eq!(with_host(local).await.unwrap().status(), StatusCode::OK);
     }
+    // Bound to every address, the same by default: a rebinding name reaches a LAN address too.
+    let everywhere = TestServer::builder()
+        .config(|config| config.addr = Some("0.0.0.0:0".parse().unwrap()))
+        .start()
+        .await;
+    let port = everywhere.base.rsplit(':').next().unwrap().to_owned();
+    for (host, status) in [
+        (
+            format!("rebind.attacker.example:{port}"),
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        (
+            format!("[::1]evil.example:{port}"),
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        (format!("192.168.1.20:{port}"), StatusCode::OK),
+        (format!("localhost:{port}"), StatusCode::OK),
+    ] {
+        let res = everywhere
+            .client
+            .get(everywhere.url("/api/lines"))
+            .header("host", &host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status, "{host}");
+    }
     // Configured names only, when given.
     let named = TestServer::builder()
         .config(|config| config.allowed_hosts = vec!["chat.example".into()])
