@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -77,6 +77,18 @@ class Nginx {
     await exited;
   }
 }
+
+test("the documented nginx lets idle upstream connections go before the server closes them", () => {
+  const upstream = documentedConfig().match(/upstream chat \{([\s\S]*?)\n\}/);
+  expect(upstream).not.toBeNull();
+  const kept = upstream![1].match(/^\s*keepalive_timeout (\d+)s;/m);
+  expect(kept, "keepalive_timeout in the upstream block").not.toBeNull();
+  // The server closes a connection idle for --header-read-timeout (default 10 s).
+  const help = spawnSync(path.join(ROOT, "target/release/server"), ["--help"], { encoding: "utf8" });
+  const idle = help.stdout.match(/--header-read-timeout[\s\S]*?\[default: (\d+)\]/);
+  expect(idle, "the server's idle close in its --help").not.toBeNull();
+  expect(Number(kept![1])).toBeLessThan(Number(idle![1]));
+});
 
 test("behind the documented nginx, two servers on one PostgreSQL: the page, held polls, per-client limits, hosts and draining", async ({ browser, request }) => {
   test.setTimeout(120_000);

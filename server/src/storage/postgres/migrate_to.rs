@@ -2,9 +2,12 @@
 //! PostgreSQL database, every line and idempotency key with its id, rooms included.
 //!
 //! The copy is one transaction: a copy that fails leaves the target as it was (empty), so it
-//! can simply be run again.
+//! can simply be run again. The source is only read, in one read transaction (one consistent
+//! snapshot, even of a chat still being written to), and opened read-only: a read-only backup
+//! can be copied, and a wrong path is refused without a byte written to it.
 
 use super::{DbError, OpenError, SchemaError, connection_config, describe};
+use crate::storage::sqlite::{MIGRATIONS, SchemaError as SqliteSchemaError};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
@@ -20,6 +23,17 @@ pub enum CopyError {
     },
     #[error("reading the SQLite database failed: {0}")]
     Read(#[from] rusqlite::Error),
+    #[error("{path} is not a chat database (it has no chat schema); nothing was written to it")]
+    NotAChat { path: String },
+    #[error(
+        "{path} has the chat schema of an older server (version {found}; this one copies {known}): \
+         start this server on it once, which brings it up to date, then copy it"
+    )]
+    OlderSchema {
+        path: String,
+        found: i64,
+        known: usize,
+    },
     #[error(transparent)]
     Target(#[from] OpenError),
     #[error("cannot connect to PostgreSQL at {at}: {source}")]
@@ -59,6 +73,8 @@ pub async fn copy(
     mut after_chunk: impl FnMut(u64) -> Result<(), DbError>,
 ) -> Result<Copied, CopyError> {
     let source = open_source(from)?;
+    // One snapshot of the source for everything read below.
+    source.execute_batch("BEGIN")?;
     let config = connection_config(url)?;
     let (mut client, connection) =
         config
@@ -127,7 +143,15 @@ pub async fn copy(
 
     copied.keys = copy_keys(&source, &tx).await?;
     copied.rooms = copy_rooms(&source, &tx).await?;
-    tx.execute("UPDATE line_counter SET last_id = $1", &[&last])
+    // The highest id the source ever gave, not the highest it still holds: ids of lines that
+    // were deleted were passed by cursors, and must not be given again.
+    let given: i64 = source.query_row(
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'lines'), 0)",
+        [],
+        |row| row.get(0),
+    )?;
+    source.execute_batch("COMMIT")?;
+    tx.execute("UPDATE line_counter SET last_id = $1", &[&last.max(given)])
         .await?;
     tx.commit().await?;
     drop(client);
@@ -135,22 +159,29 @@ pub async fn copy(
     Ok(copied)
 }
 
-/// The source, read-only, at the schema this server writes.
+/// The source, opened read-only, if it is a chat at the schema this server writes.
 fn open_source(path: &Path) -> Result<Connection, CopyError> {
+    let shown = || path.display().to_string();
     let failed = |source: crate::storage::sqlite::SchemaError| CopyError::Source {
-        path: path.display().to_string(),
+        path: shown(),
         source,
     };
-    if !path.exists() {
-        return Err(failed(rusqlite::Error::InvalidPath(path.to_owned()).into()));
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| failed(e.into()))?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|e| failed(e.into()))?;
+    let known = MIGRATIONS.len();
+    match version {
+        0 => Err(CopyError::NotAChat { path: shown() }),
+        v if v > known as i64 => Err(failed(SqliteSchemaError::TooNew(v))),
+        v if v < known as i64 => Err(CopyError::OlderSchema {
+            path: shown(),
+            found: v,
+            known,
+        }),
+        _ => Ok(conn),
     }
-    // Brought up to date first (a chat last served by an older server), then read alone.
-    let mut conn = Connection::open(path).map_err(|e| failed(e.into()))?;
-    crate::storage::sqlite::migrate(&mut conn, crate::storage::sqlite::MIGRATIONS.len())
-        .map_err(failed)?;
-    drop(conn);
-    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| failed(e.into()))
 }
 
 async fn copy_keys(

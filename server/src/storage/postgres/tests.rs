@@ -385,6 +385,103 @@ async fn migrate_to_copies_everything_and_can_be_run_again() {
     ));
 }
 
+/// `migrate-to` reads one snapshot of the source, read-only, and sets the id counter from the
+/// highest id the source ever gave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_to_reads_one_snapshot_and_never_gives_an_id_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chat.sqlite3");
+    drop(crate::storage::sqlite::SqliteStore::open(&file).unwrap());
+    let raw = || rusqlite::Connection::open(&file).unwrap();
+    {
+        let mut conn = raw();
+        let tx = conn.transaction().unwrap();
+        for i in 1..=6_001 {
+            tx.execute(
+                "INSERT INTO lines (screenname, text, created) VALUES ('ann', ?1, 0)",
+                [format!("l{i}")],
+            )
+            .unwrap();
+        }
+        tx.execute("INSERT INTO rooms VALUES ('general', 6001, 0)", [])
+            .unwrap();
+        // The newest line deleted: its id was given, and cursors may have passed it.
+        tx.execute("DELETE FROM lines WHERE id = 6001", []).unwrap();
+        tx.commit().unwrap();
+    }
+    let url = sandbox::fresh_database().await;
+    let writer = raw();
+    let copied = migrate_to::copy(&file, &url, |copied| {
+        if copied == 5_000 {
+            // Written while the copy reads: after its snapshot, so not copied.
+            writer
+                .execute(
+                    "INSERT INTO lines (screenname, text, created) VALUES ('bob', 'late', 0)",
+                    [],
+                )
+                .unwrap();
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        copied.lines, 6_000,
+        "the snapshot's lines, not the late one"
+    );
+    let store = PgStore::open(&url, 2, Default::default()).await.unwrap();
+    let next = store.append(line("next")).await.unwrap();
+    assert_eq!(
+        next.id, 6_002,
+        "6001 was given once, and the late line is not in the copy"
+    );
+}
+
+/// A path that is no chat, or a chat of an older schema, is refused, and nothing is written to
+/// it (the source is opened read-only).
+#[tokio::test]
+async fn migrate_to_refuses_what_is_no_chat_of_its_schema_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sandbox::fresh_database().await;
+    let missing = dir.path().join("missing.sqlite3");
+    let err = migrate_to::copy(&missing, &url, |_| Ok(()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, migrate_to::CopyError::Source { .. }), "{err}");
+    assert!(!missing.exists(), "no file made at a wrong path");
+
+    let other = dir.path().join("other.sqlite3");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('mine');")
+        .unwrap();
+    let before = std::fs::read(&other).unwrap();
+    let err = migrate_to::copy(&other, &url, |_| Ok(()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, migrate_to::CopyError::NotAChat { .. }),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&other).unwrap(), before, "not a byte written");
+
+    let old = dir.path().join("old.sqlite3");
+    let mut conn = rusqlite::Connection::open(&old).unwrap();
+    crate::storage::sqlite::migrate(&mut conn, 2).unwrap();
+    drop(conn);
+    let before = std::fs::read(&old).unwrap();
+    let err = migrate_to::copy(&old, &url, |_| Ok(())).await.unwrap_err();
+    assert!(
+        err.to_string().contains("start this server on it once"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&old).unwrap(),
+        before,
+        "not migrated in place"
+    );
+}
+
 /// A server that stops in the middle of its transaction (frozen, cut off) holds the id
 /// counter's lock only for the session's idle timeout: the other servers go on, and the
 /// stalled server's post is answered 503 (its retry, under the same key, would find out).
