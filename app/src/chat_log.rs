@@ -6,8 +6,9 @@
 //!
 //! The window holds at most [`MAX_LINES_IN_VIEW`] consecutive lines of the room. While it
 //! reaches the newest line it follows new lines (dropping the oldest); once the reader has
-//! loaded so much history that the newest lines were dropped, it stops following and polls only
-//! count what arrives, until the reader jumps back to the newest lines.
+//! loaded so much history that the newest lines were dropped, it stops following: what polls
+//! deliver is counted and kept aside (the newest of it), out of view, until the reader jumps
+//! back to the newest lines, which then include it.
 
 use crate::api::Batch;
 use crate::line::Line;
@@ -28,6 +29,9 @@ pub struct ChatLog {
     following: bool,
     /// Lines that arrived while the window was not following.
     missed: usize,
+    /// The newest of them (at most a window's worth), for the jump back: the newest lines it
+    /// asks for are those up to the cursor it asked with, and these came after.
+    arrived: Vec<Line>,
 }
 
 impl ChatLog {
@@ -41,6 +45,7 @@ impl ChatLog {
             has_older,
             following: true,
             missed: 0,
+            arrived: Vec::new(),
         };
         lines.into_iter().for_each(|line| log.insert(line));
         log.trim_oldest();
@@ -89,7 +94,11 @@ impl ChatLog {
         self.cursor = self.cursor.max(batch.cursor);
         if !self.following {
             self.missed += fresh.len();
-            return fresh.len();
+            let added = fresh.len();
+            self.arrived.extend(fresh);
+            let excess = self.arrived.len().saturating_sub(MAX_LINES_IN_VIEW);
+            self.arrived.drain(..excess);
+            return added;
         }
         let before = self.lines.len();
         fresh.into_iter().for_each(|line| self.insert(line));
@@ -122,10 +131,13 @@ impl ChatLog {
         }
     }
 
-    /// Back to the newest lines (`newest`, ascending, as `before` the cursor answered them).
-    pub fn jump_to_newest(&mut self, newest: Vec<Line>, has_older: bool) {
+    /// Back to the newest lines: `newest`, ascending, as `before` the cursor the jump asked with
+    /// answered them, with the lines polls delivered meanwhile (which that answer cannot hold).
+    pub fn jump_to_newest(&mut self, mut newest: Vec<Line>, has_older: bool) {
+        let cursor = self.cursor.max(newest.last().map_or(0, |l| l.id));
+        newest.append(&mut self.arrived);
         *self = Self {
-            cursor: self.cursor.max(newest.last().map_or(0, |l| l.id)),
+            cursor,
             ..Self::new(newest, has_older)
         };
     }
@@ -245,5 +257,28 @@ mod tests {
         assert_eq!(log.missed(), 0);
         assert_eq!(log.cursor(), newest + 2);
         assert_eq!(log.lines().last().map(|l| l.id), Some(newest + 2));
+    }
+
+    #[test]
+    fn lines_that_arrive_while_the_jump_back_is_asked_are_shown_after_it() {
+        let newest = MAX_LINES_IN_VIEW as i64 + 100;
+        let mut log = ChatLog::new(samples(101..=newest), true);
+        log.prepend(Batch::older(101, samples(1..=100)), true);
+        assert!(!log.is_following());
+        // The jump asks for the lines before cursor + 1; a held poll answers first.
+        let asked_before = log.cursor() + 1;
+        log.apply(Batch::new(newest, samples(newest + 1..=newest + 3)));
+        let answer: Vec<Line> = samples(newest - 99..=newest)
+            .into_iter()
+            .filter(|l| l.id < asked_before)
+            .collect();
+        log.jump_to_newest(answer, true);
+        let shown = ids(&log);
+        assert_eq!(&shown[shown.len() - 4..], [newest, newest + 1, newest + 2, newest + 3]);
+        assert!(shown.windows(2).all(|w| w[1] == w[0] + 1), "no gap");
+        assert_eq!(log.cursor(), newest + 3);
+        // And later polls go on from there.
+        log.apply(Batch::new(newest + 3, samples(newest + 4..=newest + 4)));
+        assert_eq!(log.lines().last().map(|l| l.id), Some(newest + 4));
     }
 }
