@@ -274,7 +274,10 @@ mod tests {
             .collect();
         log.jump_to_newest(answer, true);
         let shown = ids(&log);
-        assert_eq!(&shown[shown.len() - 4..], [newest, newest + 1, newest + 2, newest + 3]);
+        assert_eq!(
+            &shown[shown.len() - 4..],
+            [newest, newest + 1, newest + 2, newest + 3]
+        );
         assert!(shown.windows(2).all(|w| w[1] == w[0] + 1), "no gap");
         assert_eq!(log.cursor(), newest + 3);
         // And later polls go on from there.

@@ -6,6 +6,7 @@
 //! then looks, then waits, so no wake-up can be lost between the look and the wait. Waking ten
 //! thousand held polls costs ten thousand reads of memory, not ten thousand queries.
 
+use crate::api::MAX_ROOMS_LISTED;
 use crate::line::Line;
 use crate::room::{Room, RoomActivity};
 use std::collections::{HashMap, VecDeque};
@@ -26,6 +27,9 @@ pub struct Posted {
 pub struct Feed {
     recent: RwLock<Recent>,
     rooms: RwLock<HashMap<Room, RoomState>>,
+    /// The most recently active rooms, newest first, kept up to date by `publish`: listing
+    /// them costs the same with forty rooms or forty thousand.
+    active: RwLock<Vec<RoomActivity>>,
     /// The newest id of all, set last by `publish`: the ring and the rooms already show it.
     published: AtomicI64,
     held: AtomicUsize,
@@ -38,6 +42,12 @@ struct RoomState {
     /// The newest committed id in the room (0 while it has none).
     newest: watch::Sender<i64>,
     newest_at: String,
+}
+
+/// `active` newest first, at most [`MAX_ROOMS_LISTED`] of them.
+fn keep_most_active(active: &mut Vec<RoomActivity>) {
+    active.sort_unstable_by_key(|r| std::cmp::Reverse(r.newest_id));
+    active.truncate(MAX_ROOMS_LISTED);
 }
 
 /// The newest lines, ascending by id, complete above `floor`: every committed line with an id
@@ -67,6 +77,9 @@ impl Feed {
             capacity: capacity.max(1),
         };
         ring.extend(recent);
+        let mut active: Vec<RoomActivity> =
+            rooms.iter().filter(|r| r.newest_id > 0).cloned().collect();
+        keep_most_active(&mut active);
         let rooms = rooms
             .into_iter()
             .map(|r| {
@@ -81,6 +94,7 @@ impl Feed {
             published: AtomicI64::new(ring.newest()),
             recent: RwLock::new(ring),
             rooms: RwLock::new(rooms),
+            active: RwLock::new(active),
             held: AtomicUsize::new(0),
             max_held: AtomicUsize::new(usize::MAX),
             closing: watch::Sender::new(false),
@@ -135,7 +149,20 @@ impl Feed {
         }
         // The ring first, then the watches: a woken poll finds its lines in memory.
         let mut rooms = write(&self.rooms);
+        let mut active = write(&self.active);
         for (room, id, at) in newest_by_room {
+            match active.iter_mut().find(|r| r.name == room) {
+                Some(listed) if listed.newest_id < id => {
+                    listed.newest_id = id;
+                    listed.newest_at.clone_from(&at);
+                }
+                Some(_) => {}
+                None => active.push(RoomActivity {
+                    name: room.clone(),
+                    newest_id: id,
+                    newest_at: at.clone(),
+                }),
+            }
             match rooms.get_mut(&room) {
                 Some(state) => {
                     let newer = state.newest.send_if_modified(|newest| {
@@ -156,6 +183,8 @@ impl Feed {
                 }
             }
         }
+        keep_most_active(&mut active);
+        drop(active);
         drop(rooms);
         // Last: whoever reads this id finds its line in the ring and its room listed.
         self.published.fetch_max(newest, Ordering::Release);
@@ -253,21 +282,11 @@ impl Feed {
         Some(lines)
     }
 
-    /// The rooms with lines, most recently active first, at most `limit`.
+    /// The rooms with lines, most recently active first, at most `limit` (and at most
+    /// [`MAX_ROOMS_LISTED`]).
     pub fn rooms(&self, limit: usize) -> Vec<RoomActivity> {
-        let rooms = read(&self.rooms);
-        let mut active: Vec<RoomActivity> = rooms
-            .iter()
-            .map(|(name, state)| RoomActivity {
-                name: name.clone(),
-                newest_id: *state.newest.borrow(),
-                newest_at: state.newest_at.clone(),
-            })
-            .filter(|r| r.newest_id > 0)
-            .collect();
-        active.sort_unstable_by_key(|r| std::cmp::Reverse(r.newest_id));
-        active.truncate(limit);
-        active
+        let active = read(&self.active);
+        active[..limit.min(active.len())].to_vec()
     }
 
     /// A watch of `room`'s newest id, marked seen: subscribe, then look, then wait.
@@ -476,6 +495,43 @@ mod tests {
         drop(feed.subscribe(&room("quiet")));
         assert_eq!(feed.rooms(10).len(), 2);
         assert!(!read(&feed.rooms).contains_key(&room("quiet")));
+    }
+
+    #[test]
+    fn the_most_active_rooms_are_kept_listed_however_many_rooms_there_are() {
+        let name = |i: i64| room(&format!("r{i}"));
+        let at = |i: i64| RoomActivity {
+            name: name(i),
+            newest_id: i,
+            newest_at: String::new(),
+        };
+        // As a store opens it: 40,000 rooms, listed by their newest lines.
+        let feed = Feed::new(vec![], 0, (1..=40_000).map(at).collect());
+        let listed = |feed: &Feed| {
+            feed.rooms(100)
+                .into_iter()
+                .map(|r| r.newest_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(listed(&feed), (39_951..=40_000).rev().collect::<Vec<_>>());
+        // A quiet room that speaks again goes to the top, one batch at a time or several.
+        feed.publish(vec![Posted {
+            room: name(7),
+            line: Line::sample(40_001),
+        }]);
+        feed.publish(vec![
+            Posted {
+                room: name(40_000),
+                line: Line::sample(40_002),
+            },
+            Posted {
+                room: name(8),
+                line: Line::sample(40_003),
+            },
+        ]);
+        let top: Vec<_> = feed.rooms(3).into_iter().map(|r| r.name).collect();
+        assert_eq!(top, [name(8), name(40_000), name(7)]);
+        assert_eq!(feed.rooms(1_000).len(), MAX_ROOMS_LISTED);
     }
 
     #[tokio::test]

@@ -39,6 +39,10 @@ pub struct Config {
     #[arg(long, env = "CHAT_POST_RATE", default_value_t = 60)]
     pub post_rate: u32,
 
+    /// New rooms (posts to a room without lines) a client may make an hour; 0 = no limit.
+    #[arg(long, env = "CHAT_ROOM_RATE", default_value_t = 20)]
+    pub room_rate: u32,
+
     /// Posts a client address may send at once before the rate applies.
     #[arg(long, env = "CHAT_POST_BURST", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..))]

@@ -133,8 +133,10 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
     let limiter = post_rate::PostLimiter::new(
         config.post_rate,
         config.post_burst,
+        config.room_rate,
         config.rate_limit_exempt.clone(),
         clients.clone(),
+        feed.clone(),
     );
     let app = Router::new()
         .route("/go", axum::routing::get(room_paths::go))

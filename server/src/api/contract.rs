@@ -163,6 +163,20 @@ impl ApiRequest {
     }
 }
 
+/// A post's form fields as the strict check decoded them, kept in its extensions for the
+/// layers inside (the server function reads its own, through Leptos).
+#[derive(Clone, Debug)]
+pub struct Fields(pub Vec<(String, String)>);
+
+impl Fields {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
 /// A poll's query, decoded as strictly as any endpoint's fields and checked by the API's rules.
 pub fn poll_params(query: &str) -> Result<PollParams, ApiError> {
     if let Some(params) = plain_poll(query) {

@@ -4,7 +4,7 @@
 //! (What the values must be is checked by the server functions, with the rules in `app`; a
 //! poll's values are checked here too, as [`ApiRequest`] reads them once.)
 
-use super::contract::{ApiRequest, Endpoint, MAX_BODY_BYTES, decode_fields, too_large};
+use super::contract::{ApiRequest, Endpoint, Fields, MAX_BODY_BYTES, decode_fields, too_large};
 use super::error_answers;
 use app::error::{ApiError, ErrorKind};
 use axum::body::{Body, to_bytes};
@@ -60,6 +60,8 @@ async fn checked(request: Request, endpoint: Endpoint) -> Result<Request, ApiErr
     let body = to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| too_large())?;
-    decode_fields(&body, fields)?;
-    Ok(Request::from_parts(parts, Body::from(body)))
+    let decoded = Fields(decode_fields(&body, fields)?);
+    let mut request = Request::from_parts(parts, Body::from(body));
+    request.extensions_mut().insert(decoded);
+    Ok(request)
 }

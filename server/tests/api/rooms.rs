@@ -167,3 +167,33 @@ async fn room_addresses_are_canonical() {
     let rooms = server.get_json("/api/rooms").await;
     assert_eq!(rooms, json!({"rooms": []}));
 }
+
+/// New rooms have a rate of their own per client, so that one client cannot fill the room
+/// list (and memory) with rooms; posting in rooms that have lines is not counted.
+#[tokio::test]
+async fn one_client_cannot_make_rooms_without_end() {
+    let server = TestServer::builder()
+        .config(|config| {
+            config.rate_limit_exempt = vec![];
+            config.post_rate = 0;
+            config.room_rate = 2;
+        })
+        .start()
+        .await;
+    let post = |room: &'static str| {
+        server.send_owned(vec![("screenname", "ann"), ("text", "hi"), ("room", room)])
+    };
+    assert_eq!(post("one").await.0, StatusCode::OK);
+    assert_eq!(post("two").await.0, StatusCode::OK);
+    let (status, refused) = post("three").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        refused["message"].as_str().unwrap().contains("new rooms"),
+        "{refused}"
+    );
+    for existing in ["one", "two", ""] {
+        assert_eq!(post(existing).await.0, StatusCode::OK, "{existing}");
+    }
+    let rooms = server.get_json("/api/rooms").await;
+    assert_eq!(rooms["rooms"].as_array().unwrap().len(), 3, "{rooms}");
+}
