@@ -248,15 +248,27 @@ async fn texts_in_general(store: &SqliteStore) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_failing_post_fails_alone_in_its_group() {
+    // A post that fails inside the transaction, as a constraint would.
+    fails_alone_in_its_group("ABORT").await;
+}
+
+/// As SQLITE_FULL, IOERR, NOMEM or BUSY inside a statement may: the whole transaction rolled
+/// back by one post. The others are stored all the same, and answered so, and published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_that_rolls_back_its_whole_transaction_fails_alone() {
+    fails_alone_in_its_group("ROLLBACK").await;
+}
+
+/// A group of five in which `poison` fails with the trigger's `RAISE(<how>)`.
+async fn fails_alone_in_its_group(how: &str) {
     let harness = Sqlite::new();
     let (store, stall) = open_stalled(&harness.path, Duration::from_secs(600));
-    // A post that fails inside the transaction, as a constraint or an I/O error would.
     Connection::open(&harness.path)
         .unwrap()
-        .execute_batch(
+        .execute_batch(&format!(
             "CREATE TRIGGER poison BEFORE INSERT ON lines WHEN NEW.text = 'poison'
-             BEGIN SELECT RAISE(ABORT, 'poisoned line'); END;",
-        )
+             BEGIN SELECT RAISE({how}, 'poisoned line'); END;"
+        ))
         .unwrap();
     // Hold the first commit so that the rest queue up and go in one group.
     let first = post_stalled(&store, &stall, "first").await;
@@ -292,6 +304,10 @@ async fn one_failing_post_fails_alone_in_its_group() {
         ["first", "a", "b", "c", "d"]
     );
     assert_eq!(stored, ["a", "b", "c", "d"]);
+    // Published as stored: polls answered from memory see them.
+    let recent = store.feed().since(&general(), 0, 10).expect("in memory");
+    let recent: Vec<_> = recent.into_iter().map(|l| l.text).collect();
+    assert_eq!(recent, ["first", "a", "b", "c", "d"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

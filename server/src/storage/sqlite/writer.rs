@@ -73,35 +73,54 @@ fn run(mut conn: Connection, mut jobs: Jobs, feed: &Feed, hook: Option<&CommitHo
 }
 
 /// Stores the lines of `group` in one durable transaction. Each post is isolated in a
-/// savepoint: one that fails (a reused key, an error of its own) fails alone.
+/// savepoint: one that fails (a reused key, an error of its own) fails alone. Some errors make
+/// SQLite roll the whole transaction back (SQLITE_FULL, IOERR, NOMEM, BUSY inside a statement,
+/// a trigger's RAISE(ROLLBACK)): what the group stored so far is then gone, and the later posts'
+/// savepoints would each commit on their own. So after a failed post the transaction is checked,
+/// and if it is gone the group starts again in a new one, without the post that failed.
 fn commit(
     conn: &mut Connection,
     group: &[Job],
     hook: Option<&CommitHook>,
 ) -> rusqlite::Result<Vec<Outcome>> {
-    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut outcomes = Vec::with_capacity(group.len());
-    for job in group {
-        let savepoint = tx.savepoint()?;
-        match store(&savepoint, &job.line) {
-            Ok(outcome) => {
-                savepoint.commit()?;
-                outcomes.push(outcome);
+    // Why each post found to roll the whole transaction back failed.
+    let mut rolled_back: Vec<Option<String>> = vec![None; group.len()];
+    'attempt: loop {
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut outcomes = Vec::with_capacity(group.len());
+        for (job, rolled_back_by) in group.iter().zip(&mut rolled_back) {
+            if let Some(err) = rolled_back_by {
+                outcomes.push(failed(err.clone()));
+                continue;
             }
-            Err(err) => {
-                tracing::warn!(%err, "storing one post failed; the rest of its group goes on");
-                drop(savepoint); // rolls back to the savepoint
-                outcomes.push(Outcome::Failed(app::store::StoreError::Unavailable(
-                    err.to_string(),
-                )));
+            let savepoint = tx.savepoint()?;
+            match store(&savepoint, &job.line) {
+                Ok(outcome) => {
+                    savepoint.commit()?;
+                    outcomes.push(outcome);
+                }
+                Err(err) => {
+                    drop(savepoint); // rolls back to the savepoint
+                    if tx.is_autocommit() {
+                        tracing::warn!(%err, "one post rolled back its group's transaction; the rest go again");
+                        *rolled_back_by = Some(err.to_string());
+                        continue 'attempt;
+                    }
+                    tracing::warn!(%err, "storing one post failed; the rest of its group goes on");
+                    outcomes.push(failed(err.to_string()));
+                }
             }
         }
+        if let Some(hook) = hook {
+            hook(group.len());
+        }
+        tx.commit()?;
+        return Ok(outcomes);
     }
-    if let Some(hook) = hook {
-        hook(group.len());
-    }
-    tx.commit()?;
-    Ok(outcomes)
+}
+
+fn failed(err: String) -> Outcome {
+    Outcome::Failed(app::store::StoreError::Unavailable(err))
 }
 
 fn store(tx: &Connection, line: &NewLine) -> rusqlite::Result<Outcome> {
