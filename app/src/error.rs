@@ -34,6 +34,9 @@ pub enum ErrorKind {
     RateLimited,
     /// Storage or capacity is temporarily short: 503, try again later.
     Unavailable,
+    /// A post's commit was sent but its outcome is unknown: 503; a retry with the same
+    /// idempotency key finds out.
+    OutcomeUnknown,
     /// The server could not be reached or answered something unreadable (client side only).
     Network,
     /// A bug on the server: 500.
@@ -52,7 +55,7 @@ impl ErrorKind {
             ErrorKind::MisdirectedRequest => 421,
             ErrorKind::RequestTimeout => 408,
             ErrorKind::RateLimited => 429,
-            ErrorKind::Unavailable => 503,
+            ErrorKind::Unavailable | ErrorKind::OutcomeUnknown => 503,
             ErrorKind::Network | ErrorKind::Internal => 500,
         }
     }
@@ -64,6 +67,7 @@ impl ErrorKind {
             ErrorKind::RateLimited
                 | ErrorKind::RequestTimeout
                 | ErrorKind::Unavailable
+                | ErrorKind::OutcomeUnknown
                 | ErrorKind::Network
                 | ErrorKind::Internal
         )

@@ -45,6 +45,10 @@ pub enum StoreError {
     /// The line's idempotency key was first used for a different line.
     #[error("idempotency key reused for a different line")]
     KeyReused,
+    /// The commit was sent, its answer was lost, and the database could not say whether it
+    /// took effect.
+    #[error("the commit's outcome is unknown")]
+    OutcomeUnknown,
 }
 
 /// Seconds a client should wait before retrying after a storage failure.
@@ -57,6 +61,12 @@ impl From<StoreError> for ApiError {
                 ErrorKind::Conflict,
                 "This idempotency_key was already used for a different line.",
             ),
+            StoreError::OutcomeUnknown => ApiError::new(
+                ErrorKind::OutcomeUnknown,
+                "Your line may or may not have been stored: send it again with the same \
+                 idempotency_key to find out (it is stored once), or look at the room first.",
+            )
+            .with_retry_after(STORE_RETRY_AFTER_SECS),
             StoreError::Unavailable(_) => {
                 tracing::warn!(%err, "store failure answered with 503");
                 ApiError::new(

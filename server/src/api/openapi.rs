@@ -150,7 +150,10 @@ fn errors() -> [(ErrorKind, String); 9] {
         ),
         (
             ErrorKind::Unavailable,
-            "Storage failing or the server overloaded; `Retry-After` says when to retry.".into(),
+            "Storage failing or the server overloaded (`unavailable`: not stored), or a post's \
+             outcome unknown (`outcome_unknown`: retry with the same key); `Retry-After` says \
+             when to retry."
+                .into(),
         ),
     ]
 }

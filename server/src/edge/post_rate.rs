@@ -122,8 +122,8 @@ impl PostLimiter {
             return Ok(());
         }
         self.posts.check(client).map_err(Over::Posts)?;
-        let new = |room: &&Room| !room.is_general() && self.feed.newest(room) == 0;
-        if let Some(room) = room.filter(new) {
+        let new = |room: &Room| !room.is_general() && self.feed.newest(room) == 0;
+        if room.is_some_and(new) {
             self.new_rooms.check(client).map_err(Over::NewRooms)?;
         }
         Ok(())

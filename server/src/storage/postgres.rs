@@ -74,6 +74,21 @@ pub enum DbError {
     Room(String),
 }
 
+impl DbError {
+    /// Whether the database refused what a post holds (a data exception, a constraint, a
+    /// trigger's exception), not the connection or the server's state: the group goes again
+    /// one post at a time, so that only that post fails.
+    pub fn is_about_the_data(&self) -> bool {
+        let DbError::Postgres(err) = self else {
+            return false;
+        };
+        err.as_db_error().is_some_and(|db| {
+            let code = db.code().code();
+            code.starts_with("22") || code.starts_with("23") || code.starts_with("P0")
+        })
+    }
+}
+
 impl From<DbError> for StoreError {
     fn from(err: DbError) -> Self {
         metrics::counter!(crate::metrics::names::STORE_ERRORS).increment(1);

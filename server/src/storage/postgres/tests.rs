@@ -2,6 +2,7 @@ use super::*;
 use crate::storage::contract_suite::{self, Harness, general, ids, line};
 use crate::testing::pg_sandbox as sandbox;
 use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
 /// A schema of its own on the tests' PostgreSQL server; each `open` is another server process
 /// starting on it (or the same one restarting).
@@ -507,4 +508,156 @@ async fn a_server_stalled_inside_its_transaction_does_not_stop_the_others() {
     // The stalled server posts again once it is back.
     let later = stalled.append(line("later")).await.unwrap();
     assert!(later.id > 1);
+}
+
+/// One post that the database refuses (here a trigger's exception, as a constraint or bad data
+/// would be) fails alone: its group goes again one post a transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_post_fails_alone_in_its_group() {
+    let gate = Arc::new(Gate::default());
+    let url = sandbox::fresh_database().await;
+    let store = Pg::gated(url.clone(), &gate).open().await;
+    connect(&url)
+        .await
+        .batch_execute(
+            "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.text = 'poison' THEN RAISE EXCEPTION 'poisoned line'; END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER poison BEFORE INSERT ON lines FOR EACH ROW EXECUTE FUNCTION poison();",
+        )
+        .await
+        .unwrap();
+    // The first commit held, so that the others queue up and go in one group.
+    let first = tokio::spawn({
+        let store = store.clone();
+        async move { store.append(line("first")).await }
+    });
+    tokio::task::spawn_blocking({
+        let gate = gate.clone();
+        move || gate.wait_until_held()
+    })
+    .await
+    .unwrap();
+    let texts = ["a", "b", "poison", "c", "d"];
+    let mut posts = Vec::new();
+    for (queued, text) in (1..).zip(texts) {
+        let store_ = store.clone();
+        posts.push(tokio::spawn(async move { store_.append(line(text)).await }));
+        while store.queued_posts() < queued {
+            tokio::task::yield_now().await;
+        }
+    }
+    gate.release();
+    assert!(first.await.unwrap().is_ok());
+    let mut stored = Vec::new();
+    for (text, post) in texts.iter().zip(posts) {
+        match (text, post.await.unwrap()) {
+            (&"poison", outcome) => assert!(
+                matches!(outcome, Err(StoreError::Unavailable(_))),
+                "{outcome:?}"
+            ),
+            (_, outcome) => stored.push(outcome.unwrap().text),
+        }
+    }
+    assert_eq!(stored, ["a", "b", "c", "d"]);
+    let all = store.since(&general(), 0, 10).await.unwrap();
+    let all: Vec<_> = all.into_iter().map(|l| l.text).collect();
+    assert_eq!(all, ["first", "a", "b", "c", "d"]);
+    let recent = store.feed().since(&general(), 0, 10).expect("in memory");
+    assert_eq!(recent.len(), 5, "published");
+}
+
+/// Passes a connection to PostgreSQL through, until armed: then the next `COMMIT` a client
+/// sends is forwarded and the connection cut before PostgreSQL's answer comes back, as a
+/// network that fails at the worst moment would.
+struct CutAfterCommit {
+    addr: std::net::SocketAddr,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CutAfterCommit {
+    async fn to(target: std::net::SocketAddr) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let arm = armed.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(target).await.unwrap();
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                let armed = arm.clone();
+                let upstream = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match from_client.read(&mut buf).await {
+                            Ok(0) | Err(_) => return false,
+                            Ok(n) => n,
+                        };
+                        if to_server.write_all(&buf[..n]).await.is_err() {
+                            return false;
+                        }
+                        let commit = buf[..n].windows(7).any(|w| w == b"COMMIT\0");
+                        if commit && armed.swap(false, Ordering::SeqCst) {
+                            return true; // sent on; the answer is never relayed
+                        }
+                    }
+                });
+                let downstream =
+                    tokio::spawn(
+                        async move { tokio::io::copy(&mut from_server, &mut to_client).await },
+                    );
+                tokio::spawn(async move {
+                    if upstream.await.unwrap_or(false) {
+                        downstream.abort();
+                    }
+                });
+            }
+        });
+        Self { addr, armed }
+    }
+
+    fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A commit whose answer is lost is answered with the truth the database gives on a fresh
+/// connection (here: committed), not with "503, not stored", which a keyless client would
+/// retry into a second copy of its line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_answer_is_lost_is_answered_with_what_the_database_says() {
+    let url = sandbox::fresh_database().await;
+    let config: tokio_postgres::Config = url.parse().unwrap();
+    let port = config.get_ports()[0];
+    let proxy = CutAfterCommit::to(format!("127.0.0.1:{port}").parse().unwrap()).await;
+    let through = url.replacen(&format!(":{port}/"), &format!(":{}/", proxy.addr.port()), 1);
+    assert_ne!(through, url);
+    let store = PgStore::open(&through, 4, Default::default())
+        .await
+        .unwrap();
+    let before = store.append(line("before")).await.unwrap();
+    proxy.arm();
+    let lost = store.append(line("answer lost")).await;
+    let lost = lost.expect("stored, as the database says");
+    assert_eq!(lost.id, before.id + 1);
+    // Stored once, and published: a poll from memory sees it.
+    let direct = connect(&url).await;
+    let count: i64 = direct
+        .query_one("SELECT count(*) FROM lines WHERE text = 'answer lost'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 1);
+    let recent = store
+        .feed()
+        .since(&general(), before.id, 10)
+        .expect("in memory");
+    assert_eq!(ids(&recent), [lost.id]);
+    // And the store goes on.
+    let after = store.append(line("after")).await.unwrap();
+    assert_eq!(after.id, lost.id + 1);
 }

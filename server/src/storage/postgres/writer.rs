@@ -5,6 +5,7 @@ use super::follow::{CHANNEL, Follower};
 use super::{DbError, line_from_row};
 use crate::storage::post_queue::{self, CommitHook, Job, Jobs, Outcome};
 use app::line::Line;
+use app::store::StoreError;
 use deadpool_postgres::{Object, Pool};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,37 +18,9 @@ const COMMIT_TIMEOUT: Duration = Duration::from_secs(20);
 pub async fn run(pool: Pool, mut jobs: Jobs, follower: Arc<Follower>, hook: Option<CommitHook>) {
     let mut pruned = Instant::now() - post_queue::PRUNE_EVERY;
     while let Some(group) = jobs.next().await {
-        let mut client = match pool.get().await {
-            Ok(client) => client,
-            Err(err) => {
-                post_queue::fail_group(group, &err);
-                continue;
-            }
-        };
-        let committed =
-            tokio::time::timeout(COMMIT_TIMEOUT, commit(&mut client, &group, hook.as_ref()))
-                .await
-                .unwrap_or(Err(DbError::TimedOut));
-        if committed.is_err() {
-            // In an unknown state (a transaction may be open): never reused.
-            drop(Object::take(client));
-            if let Err(err) = committed {
-                post_queue::fail_group(group, &err);
-            }
+        let Some(client) = commit_group(&pool, group, &follower, hook.as_ref()).await else {
             continue;
-        }
-        match committed {
-            Ok((outcomes, before)) => {
-                post_queue::count_outcomes(&outcomes);
-                // Before anyone is answered: a poll that follows an answer must see the line.
-                let own = post_queue::stored_lines(&group, &outcomes);
-                follower.after_commit(&client, before, own).await;
-                post_queue::answer_group(group, outcomes);
-            }
-            // Whether a commit that failed on the way back took effect is unknown: the posts
-            // are answered 503, and their retries (same idempotency key) find out.
-            Err(err) => post_queue::fail_group(group, &err),
-        }
+        };
         if pruned.elapsed() >= post_queue::PRUNE_EVERY {
             pruned = Instant::now();
             if let Err(err) = prune_keys(&client, chrono::Utc::now().timestamp_millis()).await {
@@ -57,8 +30,132 @@ pub async fn run(pool: Pool, mut jobs: Jobs, follower: Arc<Follower>, hook: Opti
     }
 }
 
-/// Stores the lines of `group` in one transaction; returns each post's outcome and the last
-/// id before the group's.
+/// How far a group's transaction got: what `run` needs to know when it did not come back.
+#[derive(Default)]
+struct Progress {
+    /// The transaction's id, once it has one.
+    xact: Option<String>,
+    /// Each post's outcome and the last id before the group's, once COMMIT is being sent:
+    /// from then on, the transaction may have committed whatever the connection says.
+    sending_commit: Option<(Vec<Outcome>, i64)>,
+}
+
+/// Commits `group` and answers every post in it with the truth: stored, not stored, or (when
+/// a commit's answer was lost and the database cannot say) that the outcome is unknown. A group
+/// that fails on a post's own error before COMMIT is tried again one post a transaction, so
+/// that the post fails alone. Returns the connection when it can be used again.
+async fn commit_group(
+    pool: &Pool,
+    group: Vec<Job>,
+    follower: &Follower,
+    hook: Option<&CommitHook>,
+) -> Option<Object> {
+    let mut client = match pool.get().await {
+        Ok(client) => client,
+        Err(err) => {
+            post_queue::fail_group(group, &err);
+            return None;
+        }
+    };
+    let mut progress = Progress::default();
+    let committed = tokio::time::timeout(
+        COMMIT_TIMEOUT,
+        commit(&mut client, &group, hook, &mut progress),
+    )
+    .await
+    .unwrap_or(Err(DbError::TimedOut));
+    match (committed, progress.sending_commit.take()) {
+        (Ok(()), Some((outcomes, before))) => {
+            post_queue::count_outcomes(&outcomes);
+            // Before anyone is answered: a poll that follows an answer must see the line.
+            let own = post_queue::stored_lines(&group, &outcomes);
+            follower.after_commit(&client, before, own).await;
+            post_queue::answer_group(group, outcomes);
+            Some(client)
+        }
+        (Err(err), Some((outcomes, before))) => {
+            // In an unknown state: never reused.
+            drop(Object::take(client));
+            let xact = progress.xact.unwrap_or_default();
+            settle(pool, group, outcomes, before, &xact, &err, follower).await;
+            None
+        }
+        (Err(err), None) => {
+            drop(Object::take(client));
+            if group.len() > 1 && err.is_about_the_data() {
+                tracing::warn!(%err, posts = group.len(), "a group failed on a post's own error; its posts go again one by one");
+                for job in group {
+                    Box::pin(commit_group(pool, vec![job], follower, hook)).await;
+                }
+            } else {
+                post_queue::fail_group(group, &err);
+            }
+            None
+        }
+        (Ok(()), None) => unreachable!("a commit that returned sent COMMIT"),
+    }
+}
+
+/// How long to ask whether a transaction whose commit's answer was lost is still in progress.
+const SETTLE_FOR: Duration = Duration::from_secs(5);
+
+/// Answers a group whose COMMIT was sent but whose answer was lost (the connection went, or
+/// the commit timed out), with what the database says of its transaction on a fresh
+/// connection: committed, aborted, or (still in progress, or no answer) unknown.
+async fn settle(
+    pool: &Pool,
+    group: Vec<Job>,
+    outcomes: Vec<Outcome>,
+    before: i64,
+    xact: &str,
+    err: &DbError,
+    follower: &Follower,
+) {
+    let deadline = Instant::now() + SETTLE_FOR;
+    let status = loop {
+        let status = match pool.get().await {
+            Ok(client) => xact_status(&client, xact).await.map(|s| (s, client)),
+            Err(err) => Err(err.into()),
+        };
+        match status {
+            Ok((Some(status), client)) if status != "in progress" => break Some((status, client)),
+            _ if Instant::now() >= deadline => break None,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    match status {
+        Some((status, client)) if status == "committed" => {
+            tracing::warn!(%err, "a commit's answer was lost; the database says it committed");
+            post_queue::count_outcomes(&outcomes);
+            let own = post_queue::stored_lines(&group, &outcomes);
+            follower.after_commit(&client, before, own).await;
+            post_queue::answer_group(group, outcomes);
+        }
+        Some((status, _)) => {
+            tracing::warn!(%err, status, "a commit's answer was lost; the database says it did not commit");
+            post_queue::fail_group(group, err);
+        }
+        None => {
+            metrics::counter!(crate::metrics::names::STORE_ERRORS).increment(1);
+            tracing::error!(%err, posts = group.len(), "a commit's outcome is unknown");
+            for job in group {
+                job.answer(Err(StoreError::OutcomeUnknown));
+            }
+        }
+    }
+}
+
+/// `committed`, `aborted` or `in progress` for the transaction `xact`; `None` when the
+/// database no longer knows it.
+async fn xact_status(client: &Object, xact: &str) -> Result<Option<String>, DbError> {
+    let row = client
+        .query_one("SELECT pg_xact_status($1::text::xid8)::text", &[&xact])
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Stores the lines of `group` in one transaction; leaves each post's outcome and the last id
+/// before the group's in `progress` as it sends COMMIT.
 ///
 /// The transaction first locks the one row of `line_counter` and holds it until it commits: a
 /// server that commits later takes the lock later and so hands out greater ids. Ids therefore
@@ -67,12 +164,15 @@ async fn commit(
     client: &mut Object,
     group: &[Job],
     hook: Option<&CommitHook>,
-) -> Result<(Vec<Outcome>, i64), DbError> {
+    progress: &mut Progress,
+) -> Result<(), DbError> {
     let tx = client.transaction().await?;
     let counter = tx
-        .prepare_cached("SELECT last_id FROM line_counter FOR UPDATE")
+        .prepare_cached("SELECT last_id, pg_current_xact_id()::text FROM line_counter FOR UPDATE")
         .await?;
-    let before: i64 = tx.query_one(&counter, &[]).await?.try_get(0)?;
+    let row = tx.query_one(&counter, &[]).await?;
+    let before: i64 = row.try_get(0)?;
+    progress.xact = Some(row.try_get(1)?);
 
     // Keys seen before, here or on any server: under the lock, every earlier commit is visible.
     let keys: Vec<&str> = group
@@ -124,8 +224,9 @@ async fn commit(
     if let Some(hook) = hook {
         tokio::task::block_in_place(|| hook(group.len()));
     }
+    progress.sending_commit = Some((outcomes, before));
     tx.commit().await?;
-    Ok((outcomes, before))
+    Ok(())
 }
 
 /// The rows a group adds, as columns (one statement each, whatever the group's size).
