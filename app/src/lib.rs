@@ -7,9 +7,7 @@
 // Components must be type-erased in every build (why: .cargo/config.toml); flags set elsewhere
 // can replace that file's silently, so refuse to build without it.
 #[cfg(all(any(feature = "ssr", feature = "hydrate"), not(erase_components)))]
-compile_error!(
-    "build with `--cfg erase_components` (.cargo/config.toml; the Makefile's LEPTOS for the wasm)"
-);
+compile_error!("build with `--cfg erase_components` (.cargo/config.toml; .ci/leptos for the wasm)");
 
 pub mod api;
 pub mod chat_log;

@@ -43,7 +43,7 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// The largest request body, in bytes.
     pub max_body: usize,
-    /// Time a client has to send its request headers (applied by `serve`).
+    /// Time a client has to send its request headers (applied by `connections`).
     pub header_read_timeout: Duration,
 }
 
