@@ -18,6 +18,8 @@ use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
+use crate::room::MAX_ROOMS_LISTED;
+#[cfg(feature = "ssr")]
 use crate::{
     line::{IdempotencyKey, NewLine},
     store::Backend,
@@ -29,8 +31,6 @@ pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 500;
 /// Larger `wait`s are served as this many seconds.
 pub const MAX_WAIT_SECS: u32 = 30;
-/// The most rooms `GET /api/rooms` lists.
-pub const MAX_ROOMS_LISTED: usize = 50;
 
 /// An answer to a poll, or a page of history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

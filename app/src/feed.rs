@@ -6,9 +6,8 @@
 //! then looks, then waits, so no wake-up can be lost between the look and the wait. Waking ten
 //! thousand held polls costs ten thousand reads of memory, not ten thousand queries.
 
-use crate::api::MAX_ROOMS_LISTED;
 use crate::line::Line;
-use crate::room::{Room, RoomActivity};
+use crate::room::{MAX_ROOMS_LISTED, Room, RoomActivity};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};

@@ -8,6 +8,8 @@ use std::fmt;
 pub const DEFAULT_ROOM: &str = "general";
 /// Longest room name.
 pub const MAX_ROOM_CHARS: usize = 32;
+/// The most rooms listed (`GET /api/rooms`, a page's room bar): the most recently active.
+pub const MAX_ROOMS_LISTED: usize = 50;
 /// What a room name may be, for people.
 pub const ROOM_RULE: &str = "A room name is 1 to 32 characters of a-z, 0-9 and '-', \
                              not starting or ending with '-'.";
