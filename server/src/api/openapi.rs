@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use std::sync::LazyLock;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem,
     PathsBuilder, Ref, Required, ResponseBuilder, ResponsesBuilder, Schema,
@@ -188,9 +188,11 @@ fn form(fields: &[&str]) -> Schema {
     for name in fields {
         object = object.property(*name, field(name));
     }
+    // Exactly these fields: the strict field check refuses any other.
     object
         .required("screenname")
         .required("text")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
         .build()
         .into()
 }
@@ -239,10 +241,10 @@ fn field(name: &str) -> Schema {
             .pattern(Some(pattern))
             .build()
     };
-    let whole = |description: String| {
+    let whole = |least: i32, description: String| {
         ObjectBuilder::new()
             .schema_type(Type::Integer)
-            .minimum(Some(0))
+            .minimum(Some(least))
             .description(Some(description))
             .build()
     };
@@ -256,14 +258,26 @@ fn field(name: &str) -> Schema {
             MAX_ROOM_CHARS - 2
         )))
         .build(),
-        "after" => whole("The newest line id the client has; lines after it. Default 0.".into()),
-        "before" => whole("History: the lines just older than this id. Not with `after`.".into()),
-        "limit" => whole(format!(
-            "At most this many lines (at least 1); default {DEFAULT_LIMIT}, larger served as {MAX_LIMIT}."
-        )),
-        "wait" => whole(format!(
-            "Seconds to hold the poll while there is nothing newer; larger served as {MAX_WAIT_SECS}."
-        )),
+        "after" => whole(
+            0,
+            "The newest line id the client has; lines after it. Default 0.".into(),
+        ),
+        "before" => whole(
+            0,
+            "History: the lines just older than this id. Not with `after`, nor `wait`.".into(),
+        ),
+        "limit" => whole(
+            1,
+            format!(
+                "At most this many lines (at least 1); default {DEFAULT_LIMIT}, larger served as {MAX_LIMIT}."
+            ),
+        ),
+        "wait" => whole(
+            0,
+            format!(
+                "Seconds to hold the poll while there is nothing newer; larger served as {MAX_WAIT_SECS}."
+            ),
+        ),
         "screenname" => line(
             MAX_SCREENNAME_CHARS,
             line_patterns().0,
