@@ -35,6 +35,10 @@ pub trait ChatStore: Send + Sync + 'static {
     fn queued_posts(&self) -> usize {
         0
     }
+
+    /// Commits what is queued and closes every database connection (a clean stop); every
+    /// call after it fails.
+    async fn close(&self) {}
 }
 
 #[derive(Debug, thiserror::Error)]

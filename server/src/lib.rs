@@ -62,7 +62,7 @@ pub struct Running {
     /// Where its metrics are served, if they are.
     pub metrics_addr: Option<SocketAddr>,
     /// Ends when the server has shut down: requests in flight have finished (or the drain
-    /// timed out) and, once the last of them lets go of it, the database is closed.
+    /// timed out) and every connection to the database is closed.
     pub task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -241,6 +241,7 @@ pub async fn start_with_store(
     let feed = store.feed().clone();
     feed.set_max_held(config.max_held_polls as usize);
     let store_for_metrics = store.clone();
+    let store_to_close = store.clone();
     let backend = Backend {
         store,
         poll_ms: config.poll_ms,
@@ -286,14 +287,16 @@ pub async fn start_with_store(
         }
         None => None,
     };
-    let task = tokio::spawn(connections::serve(
-        listener,
-        app,
-        serving,
-        connections,
-        shutdown,
-        move || feed.close(),
-    ));
+    let serving = connections::serve(listener, app, serving, connections, shutdown, move || {
+        feed.close()
+    });
+    let task = tokio::spawn(async move {
+        let served = serving.await;
+        // Requests are done: every connection to the database closes now, whoever still
+        // holds the store.
+        store_to_close.close().await;
+        served
+    });
     Ok(Running {
         addr,
         metrics_addr,

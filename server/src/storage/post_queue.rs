@@ -57,6 +57,7 @@ impl Job {
 }
 
 /// The posting side, held by the store.
+#[derive(Clone)]
 pub struct PostQueue {
     queue: mpsc::Sender<Job>,
     timeout: Duration,

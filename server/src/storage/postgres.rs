@@ -328,6 +328,10 @@ impl ChatStore for PgStore {
     fn queued_posts(&self) -> usize {
         self.queue.queued()
     }
+
+    async fn close(&self) {
+        self.pool.close();
+    }
 }
 
 /// A line from a row whose first four columns are id, screenname, text, created.

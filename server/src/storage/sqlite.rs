@@ -27,7 +27,7 @@ use writer::Writer;
 const READERS: usize = 4;
 
 pub struct SqliteStore {
-    writer: Writer,
+    writer: Arc<Writer>,
     readers: Arc<ReadPool>,
     feed: Arc<Feed>,
 }
@@ -62,12 +62,13 @@ impl SqliteStore {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 schema::prepare_reader(&conn)?;
-                Ok(Mutex::new(conn))
+                Ok(Mutex::new(Some(conn)))
             })
             .collect::<Result<Vec<_>, rusqlite::Error>>()
             .map_err(|e| open_error(e.into()))?;
 
-        let writer = Writer::start(conn, feed.clone(), options).map_err(OpenError::Writer)?;
+        let writer =
+            Arc::new(Writer::start(conn, feed.clone(), options).map_err(OpenError::Writer)?);
         Ok(Self {
             writer,
             readers: Arc::new(ReadPool {
@@ -170,10 +171,23 @@ impl ChatStore for SqliteStore {
     fn queued_posts(&self) -> usize {
         self.writer.queued()
     }
+
+    /// The readers first, then the writer: the last connection to close checkpoints the WAL
+    /// into the database and removes it, and only a read-write one can (a stopped server
+    /// would otherwise leave the WAL behind, with the old frames of whatever it held).
+    async fn close(&self) {
+        let (readers, writer) = (self.readers.clone(), self.writer.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            readers.close();
+            writer.close();
+        })
+        .await;
+    }
 }
 
 struct ReadPool {
-    connections: Vec<Mutex<Connection>>,
+    /// `None` once closed.
+    connections: Vec<Mutex<Option<Connection>>>,
     next: AtomicUsize,
 }
 
@@ -194,7 +208,20 @@ impl ReadPool {
                     .unwrap_or_else(|p| p.into_inner())
             }
         };
-        query(&conn)
+        match conn.as_ref() {
+            Some(conn) => query(conn),
+            None => Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
+                Some("the store is shut down".into()),
+            )),
+        }
+    }
+
+    /// Closes every connection, waiting for reads in progress.
+    fn close(&self) {
+        for conn in &self.connections {
+            drop(conn.lock().unwrap_or_else(|p| p.into_inner()).take());
+        }
     }
 }
 

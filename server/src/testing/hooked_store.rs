@@ -68,4 +68,8 @@ impl<H: Hook> ChatStore for HookedStore<H> {
     fn queued_posts(&self) -> usize {
         self.inner.queued_posts()
     }
+
+    async fn close(&self) {
+        self.inner.close().await;
+    }
 }

@@ -194,6 +194,11 @@ async fn sigterm_finishes_requests_in_flight_and_exits_promptly(kind: Kind) {
     for poster in posters {
         poster.await.unwrap();
     }
+    // Every connection closed: SQLite checkpointed its WAL into the database and removed it.
+    if let TestDb::Sqlite { path, .. } = &database {
+        let wal = path.with_extension("sqlite3-wal");
+        assert!(!wal.exists(), "{} is left behind", wal.display());
+    }
 
     let (mut child, addr) = spawn_server(&database);
     let stored = stored(&addr).await;

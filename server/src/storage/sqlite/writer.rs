@@ -4,13 +4,13 @@ use crate::storage::post_queue::{self, CommitHook, Job, Jobs, Outcome, PostQueue
 use app::feed::Feed;
 use app::line::NewLine;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 pub struct Writer {
-    queue: Option<PostQueue>,
-    thread: Option<JoinHandle<()>>,
+    queue: RwLock<Option<PostQueue>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Writer {
@@ -25,30 +25,48 @@ impl Writer {
             .name("sqlite-writer".into())
             .spawn(move || run(conn, jobs, &feed, hook.as_ref()))?;
         Ok(Self {
-            queue: Some(queue),
-            thread: Some(thread),
+            queue: RwLock::new(Some(queue)),
+            thread: Mutex::new(Some(thread)),
         })
     }
 
     /// Posts waiting for the writer.
     pub fn queued(&self) -> usize {
-        self.queue.as_ref().map_or(0, PostQueue::queued)
+        read(&self.queue).as_ref().map_or(0, PostQueue::queued)
     }
 
     pub async fn append(&self, line: NewLine) -> Result<app::line::Line, app::store::StoreError> {
-        let queue = self.queue.as_ref().ok_or_else(post_queue::closed)?;
+        let queue = read(&self.queue).clone().ok_or_else(post_queue::closed)?;
         queue.append(line).await
+    }
+
+    /// Lets the writer commit what is queued, then waits for it to close its connection.
+    pub fn close(&self) {
+        drop(
+            self.queue
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
     }
 }
 
 impl Drop for Writer {
-    /// Lets the writer commit what is queued, then waits for it to close the database.
     fn drop(&mut self) {
-        drop(self.queue.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.close();
     }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn run(mut conn: Connection, mut jobs: Jobs, feed: &Feed, hook: Option<&CommitHook>) {
