@@ -18,3 +18,4 @@ mod pages;
 mod rooms;
 mod several_servers;
 mod storage_faults;
+mod upgrades;

@@ -51,6 +51,12 @@ pub enum SchemaError {
 /// Settings for the one read-write connection, and the schema brought up to date.
 pub fn prepare_writer(conn: &mut Connection) -> Result<(), SchemaError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Before anything is written (the journal mode is): a newer server's database is left
+    // exactly as it was.
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > MIGRATIONS.len() as i64 {
+        return Err(SchemaError::TooNew(version));
+    }
     let mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
