@@ -17,7 +17,8 @@ pub struct Config {
 
     /// Where the chat is kept: a SQLite file (created with its schema on first start), or a
     /// PostgreSQL URL (`postgres://` or `postgresql://`) that several servers can share.
-    #[arg(long, env = "CHAT_DB", default_value = "chat.sqlite3", value_parser = parse_database)]
+    #[arg(long, env = "CHAT_DB", default_value = "chat.sqlite3", value_parser = parse_database,
+          global = true)]
     pub database: Database,
 
     /// Connections to PostgreSQL this server keeps at most (with a PostgreSQL --database).
@@ -125,6 +126,13 @@ pub struct Config {
 
 #[derive(Clone, Debug, clap::Subcommand)]
 pub enum Command {
+    /// Writes a consistent copy of the SQLite chat (--database) to DEST, safe while servers
+    /// run and posts keep coming: every line acknowledged before it began is in the copy. The
+    /// copy is checked before it replaces DEST. (On PostgreSQL, use pg_dump; it says how.)
+    Backup {
+        /// Where the copy goes (replaced once the new copy is whole and checked).
+        dest: PathBuf,
+    },
     /// Copies a SQLite chat (every line and idempotency key with its id, rooms included) into
     /// an empty PostgreSQL database, then exits. Stop the server first; the copy is one
     /// transaction, so a failed copy leaves nothing behind and can be run again.

@@ -1,5 +1,5 @@
 use clap::Parser;
-use server::config::{Command, Config, LogFormat};
+use server::config::{Command, Config, Database, LogFormat};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -26,8 +26,10 @@ async fn main() -> ExitCode {
             .init(),
     }
 
-    if let Some(Command::MigrateTo { url, from }) = &config.command {
-        return migrate_to(url, from).await;
+    match &config.command {
+        Some(Command::MigrateTo { url, from }) => return migrate_to(url, from).await,
+        Some(Command::Backup { dest }) => return backup(&config.database, dest),
+        None => {}
     }
     let running = match server::start(&config, server::leptos_options(), shutdown_signal()).await {
         Ok(running) => running,
@@ -70,6 +72,36 @@ async fn migrate_to(url: &str, from: &std::path::Path) -> ExitCode {
                 copied.keys,
                 copied.rooms,
                 from.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            tracing::error!("{err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `server backup DEST`: one line saying what was copied, or why not.
+fn backup(database: &Database, dest: &std::path::Path) -> ExitCode {
+    let path = match database {
+        Database::Sqlite(path) => path,
+        Database::Postgres(url) => {
+            tracing::error!(
+                "backup copies SQLite databases; back up PostgreSQL with pg_dump: {}",
+                server::storage::postgres::pg_dump_command(url, dest)
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match server::storage::sqlite::backup::backup(path, dest) {
+        Ok(copied) => {
+            println!(
+                "backed up {} to {}: {} lines, the newest id {}; integrity ok; done",
+                path.display(),
+                dest.display(),
+                copied.lines,
+                copied.newest
             );
             ExitCode::SUCCESS
         }

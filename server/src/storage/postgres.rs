@@ -139,6 +139,37 @@ pub fn describe(config: &tokio_postgres::Config) -> String {
     format!("{host}:{port}/{db}")
 }
 
+/// The `pg_dump` command that backs up the chat at `url` to `dest` (custom format, which
+/// `pg_restore` reads); the password, if the URL has one, is left to `PGPASSWORD` or
+/// `~/.pgpass`, never printed.
+pub fn pg_dump_command(url: &str, dest: &std::path::Path) -> String {
+    let Ok(config) = tokio_postgres::Config::from_str(url) else {
+        return format!(
+            "pg_dump --format=custom --file={} <your database URL>",
+            dest.display()
+        );
+    };
+    let mut command = format!("pg_dump --format=custom --file={}", dest.display());
+    if let Some(tokio_postgres::config::Host::Tcp(host)) = config.get_hosts().first() {
+        command += &format!(" --host={host}");
+    }
+    if let Some(port) = config.get_ports().first() {
+        command += &format!(" --port={port}");
+    }
+    if let Some(user) = config.get_user() {
+        command += &format!(" --username={user}");
+    }
+    if let Some(schema) = config.get_options().and_then(|options| {
+        options
+            .split_whitespace()
+            .find_map(|o| o.strip_prefix("-csearch_path="))
+    }) {
+        command += &format!(" --schema={schema}");
+    }
+    command += &format!(" --dbname={}", config.get_dbname().unwrap_or("postgres"));
+    command
+}
+
 impl PgStore {
     /// Connects to the database at `url` with up to `pool_size` connections, brings its schema
     /// up to date and starts the writer and the listener.

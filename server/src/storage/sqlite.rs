@@ -6,6 +6,7 @@
 //! - Reads use a small pool of read-only connections on tokio's blocking threads, never on the
 //!   async executor's. Only cursors older than the feed's memory reach them.
 
+pub mod backup;
 mod schema;
 mod writer;
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod backups;
 mod bad_input;
 mod caching;
 mod crash;
