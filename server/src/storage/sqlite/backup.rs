@@ -95,10 +95,10 @@ pub fn backup(database: &Path, dest: &Path) -> Result<Copied, BackupError> {
         source,
     })?;
     // The rename itself made durable.
-    if let Some(dir) = dest.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        if let Ok(dir) = std::fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
+    if let Some(dir) = dest.parent().filter(|dir| !dir.as_os_str().is_empty())
+        && let Ok(dir) = std::fs::File::open(dir)
+    {
+        let _ = dir.sync_all();
     }
     Ok(Copied { lines, newest })
 }
