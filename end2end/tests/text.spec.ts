@@ -103,3 +103,18 @@ test("the page counts characters as the server does (in NFC)", async ({ page }) 
   );
   expect(sends).toEqual([]);
 });
+
+test("right-to-left lines read in their direction, names isolated and shown whole", async ({ page, request }) => {
+  await openChat(page);
+  const tag = unique("rtl");
+  const name = "a-very-long-screen-name-of-forty-chars!!".slice(0, 40);
+  const res = await request.post("/api/send", { form: { screenname: name, text: `שלום, מה שלומך? ${tag}` } });
+  expect(res.status()).toBe(200);
+  const line = page.locator("#chatbox .line", { hasText: tag });
+  await expect(line.locator(".text")).toHaveAttribute("dir", "auto");
+  const shown = line.locator("bdi.name");
+  await expect(shown).toHaveText(name);
+  await expect(shown).toHaveAttribute("title", name);
+  await expect(page.locator("#chatbox")).toHaveAttribute("role", "region");
+  await expect(page.locator('meta[name="description"]')).toHaveCount(1);
+});

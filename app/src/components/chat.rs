@@ -174,6 +174,7 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
                 id="chatbox"
                 node_ref=chatbox
                 tabindex="0"
+                role="region"
                 aria-label="Chat messages"
                 data-cursor=move || log.with(ChatLog::cursor)
                 on:scroll=on_scroll

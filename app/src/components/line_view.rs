@@ -42,8 +42,8 @@ pub fn LineView(
     view! {
         <p class="line" class:mention=mentioned data-id=id>
             <time datetime=created>{shown}</time>
-            <span class="name">{screenname}</span>
-            <span class="text">{runs}</span>
+            <bdi class="name" title=screenname.clone()>{screenname.clone()}</bdi>
+            <span class="text" dir="auto">{runs}</span>
         </p>
     }
 }

@@ -34,6 +34,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
+                <meta
+                    name="description"
+                    content="A chat of rooms that updates itself: read along, and post under a name."
+                />
                 // Set whole, not as a child view: a type-erased child ends in a `<!>` marker,
                 // which a title (text only) would show.
                 <title inner_html=escaped(&title(Location::current().page)) />
