@@ -8,8 +8,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// `--version`: the version, and the commit the binary was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CHAT_COMMIT"),
+    ")"
+);
+
 #[derive(Clone, Debug, Parser)]
-#[command(version, about = "Serves the self-updating chat page and its API.")]
+#[command(version = VERSION, about = "Serves the self-updating chat page and its API.")]
 pub struct Config {
     /// Address to listen on [default: the site address cargo-leptos gives, else 127.0.0.1:3000]
     #[arg(long, env = "CHAT_ADDR")]

@@ -193,3 +193,26 @@ async fn metrics_health_and_logs_show_what_the_server_does() {
         "health checks are not logged per request"
     );
 }
+
+/// `--version` says the version and the commit the binary was built from.
+#[test]
+fn the_version_names_the_commit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    assert_eq!(
+        said.trim(),
+        format!("server {} (commit {head})", env!("CARGO_PKG_VERSION"))
+    );
+}
