@@ -26,6 +26,35 @@ pub fn keyed(text: &str, key: &str) -> NewLine {
     line(text).with_key(IdempotencyKey::parse(Some(key)).unwrap())
 }
 
+/// The texts of a group whose post `poison` the database refuses: queued while the writer is
+/// held, one after another so that the group keeps this order.
+pub const POISONED_GROUP: [&str; 5] = ["a", "b", "poison", "c", "d"];
+
+/// Queues [`POISONED_GROUP`] while `store`'s writer is held, lets it go (`release`), and checks
+/// that `poison` failed alone: every other post answered with its stored line, in order.
+pub async fn poison_fails_alone(store: Arc<dyn ChatStore>, release: impl FnOnce()) {
+    let mut posts = Vec::new();
+    for (queued, text) in (1..).zip(POISONED_GROUP) {
+        let store_ = store.clone();
+        posts.push(tokio::spawn(async move { store_.append(line(text)).await }));
+        while store.queued_posts() < queued {
+            tokio::task::yield_now().await;
+        }
+    }
+    release();
+    let mut stored = Vec::new();
+    for (text, post) in POISONED_GROUP.iter().zip(posts) {
+        match (text, post.await.unwrap()) {
+            (&"poison", outcome) => assert!(
+                matches!(outcome, Err(StoreError::Unavailable(_))),
+                "{outcome:?}"
+            ),
+            (_, outcome) => stored.push(outcome.unwrap().text),
+        }
+    }
+    assert_eq!(stored, ["a", "b", "c", "d"]);
+}
+
 pub fn ids(lines: &[Line]) -> Vec<i64> {
     lines.iter().map(|l| l.id).collect()
 }
