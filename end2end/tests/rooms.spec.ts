@@ -135,3 +135,32 @@ test("room addresses are canonical: capitals and /r/general redirect, garbage is
   expect(missing!.status()).toBe(404);
   await expect(page.getByText("1 to 32 characters")).toHaveCount(1);
 });
+
+test("the keyboard skips to the message field, and Tab onto Show older lines loads nothing", async ({ page, request }) => {
+  const room = uniqueRoom("keys");
+  for (let i = 1; i <= 60; i++) await postTo(request, room, `key ${i}`);
+  const history: string[] = [];
+  page.on("request", (r) => {
+    if (r.url().includes("/api/lines") && r.url().includes("before=")) history.push(r.url());
+  });
+  await page.goto(`/r/${room}`);
+  await hydrated(page);
+  // The first Tab reaches the skip link, which goes to the message field.
+  await page.keyboard.press("Tab");
+  const skip = page.getByRole("link", { name: "Skip to the message field" });
+  await expect(skip).toBeFocused();
+  await page.keyboard.press("Enter");
+  await expect(page.getByLabel("Message", { exact: true })).toBeFocused();
+  // Reaching "Show older lines" by keyboard scrolls the log to it, and loads nothing...
+  const older = page.getByRole("link", { name: "Show older lines" });
+  await older.focus();
+  await expect(older).toBeFocused();
+  await postTo(request, room, "after the focus");
+  await expect(page.locator("#chatbox .line .text").last()).toHaveText("after the focus");
+  expect(history).toEqual([]);
+  await expect(page.locator("#chatbox .line .text").first()).toHaveText("key 11");
+  // ...until it is followed.
+  await page.keyboard.press("Enter");
+  await expect(page.locator("#chatbox .line .text").first()).toHaveText("key 1");
+  expect(history.length).toBeGreaterThan(0);
+});

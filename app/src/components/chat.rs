@@ -92,7 +92,9 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
             if bottom && log.with_untracked(ChatLog::is_following) {
                 set_new_below.set(false);
             }
-            if el.scroll_top() <= history::LOAD_NEAR_TOP_PX {
+            // Not when the log scrolled because the keyboard reached "Show older lines": that
+            // link loads history when it is followed, never as a side effect of a Tab.
+            if el.scroll_top() <= history::LOAD_NEAR_TOP_PX && !history::show_older_has_focus() {
                 older.load();
             }
         }
@@ -213,6 +215,7 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
     .into_any();
     view! {
         {refresh}
+        <a class="skip-link" href="#text">"Skip to the message field"</a>
         <RoomBar room=room.clone() rooms />
         {log_view}
         <p class="link-status" role="status" hidden=move || link.get() == Link::Live>

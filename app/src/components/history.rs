@@ -39,6 +39,14 @@ impl Older {
     }
 }
 
+/// Whether the keyboard is on "Show older lines" (in the browser; event handlers never run on
+/// the server).
+pub fn show_older_has_focus() -> bool {
+    document()
+        .active_element()
+        .is_some_and(|el| el.matches("a.show-older").unwrap_or(false))
+}
+
 /// The top of the log: the way to older lines, or the beginning of the room.
 pub fn top_of_log(room: Room, log: RwSignal<ChatLog>, older: Older) -> impl IntoView {
     move || {
