@@ -94,7 +94,7 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
             }
             // Not when the log scrolled because the keyboard reached "Show older lines": that
             // link loads history when it is followed, never as a side effect of a Tab.
-            if el.scroll_top() <= history::LOAD_NEAR_TOP_PX && !history::show_older_has_focus() {
+            if el.scroll_top() <= history::LOAD_NEAR_TOP_PX && !history::scrolled_by_focus() {
                 older.load();
             }
         }

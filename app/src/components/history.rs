@@ -39,12 +39,16 @@ impl Older {
     }
 }
 
-/// Whether the keyboard is on "Show older lines" (in the browser; event handlers never run on
-/// the server).
-pub fn show_older_has_focus() -> bool {
-    document()
-        .active_element()
-        .is_some_and(|el| el.matches("a.show-older").unwrap_or(false))
+thread_local! {
+    /// "Show older lines" was just focused: the scroll that brought it into view is the
+    /// focus's doing, not the reader's.
+    static JUST_FOCUSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the log's latest scroll came from focusing "Show older lines" (by keyboard), which
+/// must not load history as a side effect; the next scroll is the reader's again.
+pub fn scrolled_by_focus() -> bool {
+    JUST_FOCUSED.with(|focused| focused.replace(false))
 }
 
 /// The top of the log: the way to older lines, or the beginning of the room.
@@ -59,6 +63,7 @@ pub fn top_of_log(room: Room, log: RwSignal<ChatLog>, older: Older) -> impl Into
                         <a
                             class="show-older"
                             href=href
+                            on:focus=move |_| JUST_FOCUSED.with(|focused| focused.set(true))
                             on:click=move |ev| {
                                 ev.prevent_default();
                                 older.load();
