@@ -209,6 +209,15 @@ pub enum Kind {
     Postgres,
 }
 
+/// A connection of the test's own to the PostgreSQL database at `url`, to look inside it.
+pub async fn connect_postgres(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
 /// A new, empty database of either kind, kept until dropped.
 pub enum TestDb {
     Sqlite {

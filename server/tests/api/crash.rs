@@ -102,10 +102,7 @@ async fn integrity(db: &TestDb) -> String {
                 .unwrap()
         }
         TestDb::Postgres(url) => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
+            let client = crate::common::connect_postgres(url).await;
             let row = client
                 .query_one(
                     "SELECT (SELECT last_id FROM line_counter), count(*), coalesce(max(id), 0)

@@ -15,10 +15,7 @@ async fn set_schema_version(db: &TestDb, version: i64) {
             conn.pragma_update(None, "user_version", version).unwrap();
         }
         TestDb::Postgres(url) => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
+            let client = crate::common::connect_postgres(url).await;
             client
                 .execute("UPDATE chat_schema SET version = $1", &[&(version as i32)])
                 .await
@@ -33,10 +30,7 @@ async fn contents(db: &TestDb) -> Vec<u8> {
     match db {
         TestDb::Sqlite { path, .. } => std::fs::read(path).unwrap(),
         TestDb::Postgres(url) => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
+            let client = crate::common::connect_postgres(url).await;
             let row = client
                 .query_one(
                     "SELECT (SELECT version FROM chat_schema)::text || ' ' || \
