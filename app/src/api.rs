@@ -4,13 +4,20 @@
 //!   up to `wait` seconds until there is one; or with `before=`, the page of history before it.
 //! - `POST /api/send` (form fields `screenname`, `text`, optional `idempotency_key`, `room`):
 //!   store a line.
+//! - `POST /api/edit` (`id`, `text`, optional `idempotency_key`), `POST /api/delete` (`id`):
+//!   change a line one sent; answered with the change.
+//! - `GET /api/me`, `POST /api/password` (`password`), `POST /api/sign-in` (`screenname`,
+//!   `password`), `POST /api/sign-out`: the names the request's identity holds, and moving it
+//!   between browsers.
 //! - `GET /api/snapshot?room=&before=`: what a room's page is rendered with.
 //! - `GET /api/rooms`: the recently active rooms.
 //!
 //! Errors never set the response's status here: the server maps every [`ApiError`] to its
 //! status and headers in one place, whichever layer answered.
 
+use crate::change::{Change, Event};
 use crate::error::ApiError;
+use crate::identity::Me;
 use crate::line::Line;
 use crate::room::{Room, RoomActivity};
 use leptos::prelude::*;
@@ -21,8 +28,10 @@ use serde::{Deserialize, Serialize};
 use crate::room::MAX_ROOMS_LISTED;
 #[cfg(feature = "ssr")]
 use crate::{
+    error::ErrorKind,
+    identity::{self, Secret, request as identity_request},
     line::{IdempotencyKey, NewLine},
-    store::Backend,
+    store::{AccountChange, Backend, LineDelete, LineEdit},
 };
 
 /// `limit` when the request gives none.
@@ -36,24 +45,48 @@ pub const MAX_WAIT_SECS: u32 = 30;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Batch {
+    /// In their current state; deleted lines are left out.
     pub lines: Vec<Line>,
-    /// For a poll: the id of the last line returned, or `after` when there are none (the
-    /// `after` of the next poll). For history: the id of the oldest line returned, or `before`
-    /// when there are none (the `before` of the next older page).
+    /// For a poll: the edits and deletions after `after` (history has none).
+    #[serde(default)]
+    pub changes: Vec<Change>,
+    /// For a poll: the greatest id of the lines and changes returned, or `after` when there are
+    /// none (the `after` of the next poll). For history: the id of the oldest line returned, or
+    /// `before` when there are none (the `before` of the next older page).
     pub cursor: i64,
 }
 
 impl Batch {
-    /// The batch for `lines` (ascending, all newer than `after`).
-    pub fn new(after: i64, lines: Vec<Line>) -> Self {
-        let cursor = lines.last().map_or(after, |line| line.id);
-        Self { lines, cursor }
+    /// The batch for `events` (ascending, all newer than `after`).
+    pub fn new(after: i64, events: Vec<Event>) -> Self {
+        let cursor = events.last().map_or(after, Event::id);
+        let (mut lines, mut changes) = (Vec::new(), Vec::new());
+        for event in events {
+            match event {
+                Event::Line(line) => lines.push(line),
+                Event::Change(change) => changes.push(change),
+            }
+        }
+        Self {
+            lines,
+            changes,
+            cursor,
+        }
     }
 
     /// The page of history for `lines` (ascending, all older than `before`).
     pub fn older(before: i64, lines: Vec<Line>) -> Self {
         let cursor = lines.first().map_or(before, |line| line.id);
-        Self { lines, cursor }
+        Self {
+            lines,
+            changes: Vec::new(),
+            cursor,
+        }
+    }
+
+    /// The lines and changes in id order.
+    pub fn events(self) -> Vec<Event> {
+        crate::change::merged(self.lines, self.changes)
     }
 }
 
@@ -74,6 +107,9 @@ pub struct ChatSnapshot {
     pub rooms: Vec<RoomActivity>,
     /// The reader's screen name, remembered from their last post.
     pub screenname: Option<String>,
+    /// What the reader's identity holds.
+    #[serde(default)]
+    pub me: Me,
 }
 
 /// `GET /api/rooms`.
@@ -206,8 +242,8 @@ pub async fn lines_since(
     Ok(match params.cursor {
         Cursor::After(after) => {
             let wait = std::time::Duration::from_secs(u64::from(params.wait));
-            let lines = backend.poll(&params.room, after, limit, wait).await?;
-            Batch::new(after, lines)
+            let events = backend.poll(&params.room, after, limit, wait).await?;
+            Batch::new(after, events)
         }
         Cursor::Before(before) => {
             let lines = backend.store.before(&params.room, before, limit).await?;
@@ -230,9 +266,180 @@ pub async fn send_line(
     let line = NewLine::parse(&screenname, &text)?
         .with_key(key)
         .in_room(room);
-    let stored = Backend::current()?.store.append(line).await?;
+    let backend = Backend::current()?;
+    let (poster, fresh) = identity_request::poster(&backend).await?;
+    let stored = backend.store.append(line.by(poster)).await?;
+    if let Some(secret) = fresh {
+        identity_request::give(&secret);
+    }
     crate::screen_name::request::remember(&stored.screenname);
     Ok(stored)
+}
+
+/// The identity of this request, for a change only an identity may make.
+#[cfg(feature = "ssr")]
+async fn required_identity(backend: &Backend) -> Result<crate::store::Identity, ApiError> {
+    identity_request::identity(backend).await?.ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::Forbidden,
+            "Only the person who sent a line may change it: this browser has sent none (sign in \
+             if you sent it from another).",
+        )
+    })
+}
+
+/// `id`, a line's id as the API takes it.
+#[cfg(feature = "ssr")]
+fn required_line_id(id: &str) -> Result<i64, ApiError> {
+    line_id("id", Some(id))?.ok_or_else(|| ApiError::bad_request("`id` is required."))
+}
+
+/// Replaces the text of a line one sent, within the edit window; answers with the change. A
+/// retry with the same `idempotency_key` answers with the first one's change.
+#[server(prefix = "/api", endpoint = "edit")]
+pub async fn edit_line(
+    id: String,
+    text: String,
+    idempotency_key: Option<String>,
+) -> Result<Change, ApiError> {
+    let line = required_line_id(&id)?;
+    let text = crate::line::parse_text(&text)?;
+    let key = IdempotencyKey::parse(idempotency_key.as_deref())?;
+    let backend = Backend::current()?;
+    let by = required_identity(&backend).await?;
+    let edit = LineEdit {
+        line,
+        text,
+        by: by.id,
+        key,
+    };
+    Ok(backend.store.edit(edit).await?)
+}
+
+/// Deletes a line one sent (or any line, for a moderator): its text and name are erased.
+/// Answers with the change; deleting a deleted line answers with the first deletion.
+#[server(prefix = "/api", endpoint = "delete")]
+pub async fn delete_line(id: String) -> Result<Change, ApiError> {
+    let line = required_line_id(&id)?;
+    let backend = Backend::current()?;
+    let by = required_identity(&backend).await?;
+    let delete = LineDelete {
+        line,
+        by: by.id,
+        moderator: by.moderator,
+    };
+    Ok(backend.store.delete(delete).await?)
+}
+
+/// The names this request's identity holds.
+#[server(prefix = "/api", endpoint = "me", input = GetUrl)]
+pub async fn who_am_i() -> Result<Me, ApiError> {
+    let backend = Backend::current()?;
+    Ok(identity_request::identity(&backend)
+        .await?
+        .map(|identity| identity.me())
+        .unwrap_or_default())
+}
+
+/// Runs argon2 off the async executor.
+#[cfg(feature = "ssr")]
+async fn hashing<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| ApiError::new(ErrorKind::Internal, "Something went wrong on the server."))
+}
+
+/// Sets (or changes) the password of every name this request's identity holds, so that it
+/// can sign in as them elsewhere.
+#[server(prefix = "/api", endpoint = "password")]
+pub async fn set_password(password: String) -> Result<Me, ApiError> {
+    let chars = password.chars().count();
+    if !(identity::MIN_PASSWORD_CHARS..=identity::MAX_PASSWORD_CHARS).contains(&chars) {
+        return Err(ApiError::bad_request(format!(
+            "A password is {} to {} characters long; this one is {chars}.",
+            identity::MIN_PASSWORD_CHARS,
+            identity::MAX_PASSWORD_CHARS
+        )));
+    }
+    let backend = Backend::current()?;
+    let holder = identity_request::identity(&backend)
+        .await?
+        .filter(|identity| !identity.names.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Forbidden,
+                "Post with a name first: a password protects the names you hold.",
+            )
+        })?;
+    let hash = hashing(move || identity::hash_password(&password))
+        .await?
+        .map_err(|err| {
+            tracing::error!(%err, "hashing a password failed");
+            ApiError::new(ErrorKind::Internal, "The password could not be set.")
+        })?;
+    let change = AccountChange::SetPassword {
+        identity: holder.id,
+        hash,
+    };
+    backend.store.account(change).await?;
+    Ok(crate::identity::Me {
+        password: true,
+        ..holder.me()
+    })
+}
+
+/// Signs this browser in as the holder of `screenname`, with its password.
+#[server(prefix = "/api", endpoint = "sign-in")]
+pub async fn sign_in(screenname: String, password: String) -> Result<Me, ApiError> {
+    let backend = Backend::current()?;
+    let holder = backend.store.holder(screenname.trim()).await?;
+    let hash = holder
+        .as_ref()
+        .and_then(|holder| holder.password_hash.clone());
+    let known = hash.is_some();
+    // An unknown name takes as long as a wrong password.
+    let hash = hash.unwrap_or_else(|| identity::decoy_hash().to_owned());
+    let right = hashing(move || identity::verify_password(&password, &hash)).await?;
+    let holder = match holder {
+        Some(holder) if right && known => holder,
+        _ => {
+            return Err(ApiError::new(
+                ErrorKind::BadCredentials,
+                "That name and password do not match.",
+            ));
+        }
+    };
+    let secret = Secret::generate().map_err(|err| {
+        tracing::error!(%err, "the system's random generator failed");
+        ApiError::new(
+            ErrorKind::Unavailable,
+            "Signing in is not possible right now.",
+        )
+    })?;
+    let change = AccountChange::AddSecret {
+        identity: holder.id,
+        secret: secret.presented(),
+    };
+    backend.store.account(change).await?;
+    identity_request::give(&secret);
+    crate::screen_name::request::remember(screenname.trim());
+    Ok(holder.me())
+}
+
+/// Signs this browser out: its secret is forgotten (the names stay held).
+#[server(prefix = "/api", endpoint = "sign-out")]
+pub async fn sign_out() -> Result<Me, ApiError> {
+    let backend = Backend::current()?;
+    if let Some(secret) = identity_request::secret() {
+        let change = AccountChange::RemoveSecret {
+            selector: secret.presented().selector,
+        };
+        backend.store.account(change).await?;
+    }
+    identity_request::take_away();
+    Ok(Me::default())
 }
 
 /// What a room's page is rendered and hydrated with: its newest lines (or with `before`, the
@@ -245,6 +452,10 @@ pub async fn snapshot(
     let room = Room::from_field(room.as_deref()).map_err(ParamError::from)?;
     let before = line_id("before", before.as_deref())?;
     let backend = Backend::current()?;
+    let me = identity_request::identity(&backend)
+        .await?
+        .map(|identity| identity.me())
+        .unwrap_or_default();
     // One more than shown: whether there is anything older.
     let wanted = backend.history + 1;
     let mut lines = match before {
@@ -263,6 +474,7 @@ pub async fn snapshot(
         poll_ms: backend.poll_ms,
         rooms: backend.rooms(MAX_ROOMS_LISTED),
         screenname: crate::screen_name::request::remembered(),
+        me,
     })
 }
 
@@ -355,10 +567,32 @@ mod tests {
     #[test]
     fn batch_cursors() {
         assert_eq!(Batch::new(5, vec![]).cursor, 5);
-        assert_eq!(
-            Batch::new(5, vec![Line::sample(6), Line::sample(9)]).cursor,
-            9
+        let change = Change {
+            id: 10,
+            line: 6,
+            kind: crate::change::ChangeKind::Deleted,
+            text: None,
+            at: "2026-11-23T10:01:00Z".into(),
+        };
+        let batch = Batch::new(
+            5,
+            vec![
+                Event::Line(Line::sample(6)),
+                Event::Line(Line::sample(9)),
+                Event::Change(change.clone()),
+            ],
         );
+        assert_eq!((batch.cursor, batch.lines.len()), (10, 2));
+        let json = serde_json::to_string(&batch).unwrap();
+        assert!(
+            json.contains(r#""changes":[{"id":10,"line":6,"kind":"deleted","at":"#),
+            "{json}"
+        );
+        assert!(
+            !json.contains("edited") && !json.contains("revision"),
+            "{json}"
+        );
+        assert_eq!(batch.events().last(), Some(&Event::Change(change)));
         assert_eq!(Batch::older(5, vec![]).cursor, 5);
         assert_eq!(
             Batch::older(50, vec![Line::sample(6), Line::sample(9)]).cursor,

@@ -22,8 +22,16 @@ pub enum ErrorKind {
     Conflict,
     /// The request is refused, e.g. a post from another site: 403.
     Forbidden,
-    /// No such endpoint: 404.
+    /// No such endpoint, or no such line: 404.
     NotFound,
+    /// The screen name is held by someone else: 403.
+    NameTaken,
+    /// A sign-in's name and password do not match: 403.
+    BadCredentials,
+    /// The line is too old to edit: 403.
+    EditWindowClosed,
+    /// What the request refers to was deleted (a retried send of a deleted line): 410.
+    Gone,
     /// The endpoint does not take this method: 405 (with `Allow`).
     MethodNotAllowed,
     /// The request names a host this server does not answer for: 421.
@@ -49,8 +57,12 @@ impl ErrorKind {
             ErrorKind::BadRequest => 400,
             ErrorKind::TooLarge => 413,
             ErrorKind::Conflict => 422,
-            ErrorKind::Forbidden => 403,
+            ErrorKind::Forbidden
+            | ErrorKind::NameTaken
+            | ErrorKind::BadCredentials
+            | ErrorKind::EditWindowClosed => 403,
             ErrorKind::NotFound => 404,
+            ErrorKind::Gone => 410,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::MisdirectedRequest => 421,
             ErrorKind::RequestTimeout => 408,

@@ -1,11 +1,14 @@
-//! Server side: the recent lines in memory, and the wake-ups of held polls.
+//! Server side: the recent lines and changes in memory, and the wake-ups of held polls.
 //!
-//! Every store publishes each commit here, before the posters are answered: the lines go into a
-//! bounded ring and each room's newest id into its own `watch`. A poll whose cursor is inside
+//! Every store publishes each commit here, before the posters are answered: the lines and
+//! changes go into a bounded ring and each room's newest id into its own `watch`. The ring keeps
+//! lines in their current state: an edit rewrites its line there, a deletion takes its line (and
+//! the texts of its earlier edits) out, so memory holds nothing the database has erased. A poll whose cursor is inside
 //! the ring is answered from memory, held or not; a held poll subscribes to its room's watch,
 //! then looks, then waits, so no wake-up can be lost between the look and the wait. Waking ten
 //! thousand held polls costs ten thousand reads of memory, not ten thousand queries.
 
+use crate::change::{Change, ChangeKind, Event};
 use crate::line::Line;
 use crate::room::{MAX_ROOMS_LISTED, Room, RoomActivity};
 use std::collections::{HashMap, VecDeque};
@@ -13,14 +16,34 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
-/// Lines kept in memory, across all rooms.
+/// Lines and changes kept in memory, across all rooms.
 pub const RECENT_LINES: usize = 4096;
 
-/// A line with the room it was posted in.
+/// A line or a change, with its room.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Posted {
     pub room: Room,
-    pub line: Line,
+    pub event: Event,
+}
+
+impl Posted {
+    pub fn line(room: Room, line: Line) -> Self {
+        Self {
+            room,
+            event: Event::Line(line),
+        }
+    }
+
+    pub fn change(room: Room, change: Change) -> Self {
+        Self {
+            room,
+            event: Event::Change(change),
+        }
+    }
+
+    pub fn id(&self) -> i64 {
+        self.event.id()
+    }
 }
 
 pub struct Feed {
@@ -35,6 +58,9 @@ pub struct Feed {
     max_held: AtomicUsize,
     closing: watch::Sender<bool>,
     closed: AtomicBool,
+    /// Counts the deletions published: whatever keeps copies of lines (kept pages) drops
+    /// them when it moves.
+    erasures: watch::Sender<u64>,
 }
 
 struct RoomState {
@@ -49,8 +75,8 @@ fn keep_most_active(active: &mut Vec<RoomActivity>) {
     active.truncate(MAX_ROOMS_LISTED);
 }
 
-/// The newest lines, ascending by id, complete above `floor`: every committed line with an id
-/// greater than `floor` is here.
+/// The newest lines and changes, ascending by id, complete above `floor`: every line (not
+/// deleted) and change with an id greater than `floor` is here.
 struct Recent {
     lines: VecDeque<Posted>,
     floor: i64,
@@ -98,6 +124,7 @@ impl Feed {
             max_held: AtomicUsize::new(usize::MAX),
             closing: watch::Sender::new(false),
             closed: AtomicBool::new(false),
+            erasures: watch::Sender::new(0),
         }
     }
 
@@ -107,7 +134,7 @@ impl Feed {
         newest_first.reverse();
         // Complete above the line before the oldest held, or everything when all fit.
         let floor = match newest_first.first() {
-            Some(oldest) if newest_first.len() >= RECENT_LINES => oldest.line.id - 1,
+            Some(oldest) if newest_first.len() >= RECENT_LINES => oldest.id() - 1,
             _ => 0,
         };
         Self::new(newest_first, floor, rooms)
@@ -118,33 +145,36 @@ impl Feed {
         Self::new(Vec::new(), 0, Vec::new())
     }
 
-    /// Takes committed lines (ascending, newer than any published before) and wakes the
-    /// polls held in their rooms. Call before answering their posters: a poll that follows an
-    /// answer must see the line.
-    pub fn publish(&self, lines: Vec<Posted>) {
-        if lines.is_empty() {
+    /// Takes committed lines and changes (ascending, newer than any published before) and
+    /// wakes the polls held in their rooms. Call before answering their posters: a poll that
+    /// follows an answer must see the line.
+    pub fn publish(&self, events: Vec<Posted>) {
+        if events.is_empty() {
             return;
         }
-        let newest = lines.iter().map(|p| p.line.id).max().unwrap_or(0);
+        let newest = events.iter().map(Posted::id).max().unwrap_or(0);
         let mut newest_by_room: Vec<(Room, i64, String)> = Vec::new();
-        for posted in &lines {
+        for posted in &events {
+            let (id, at) = (posted.id(), posted.event.at());
             match newest_by_room.iter_mut().find(|(r, ..)| *r == posted.room) {
                 Some(entry) => {
-                    entry.1 = posted.line.id;
-                    entry.2.clone_from(&posted.line.created);
+                    entry.1 = id;
+                    entry.2 = at.to_owned();
                 }
-                None => newest_by_room.push((
-                    posted.room.clone(),
-                    posted.line.id,
-                    posted.line.created.clone(),
-                )),
+                None => newest_by_room.push((posted.room.clone(), id, at.to_owned())),
             }
         }
+        let mut erased = false;
         {
             let mut recent = write(&self.recent);
-            // Lines another server committed may arrive after ours; keep only what is new.
+            // Events another server committed may arrive after ours; keep only what is new.
             let known = recent.newest();
-            recent.extend(lines.into_iter().filter(|p| p.line.id > known));
+            for posted in events.into_iter().filter(|p| p.id() > known) {
+                erased |= recent.take(posted);
+            }
+        }
+        if erased {
+            self.erasures.send_modify(|n| *n += 1);
         }
         // The ring first, then the watches: a woken poll finds its lines in memory.
         let mut rooms = write(&self.rooms);
@@ -202,9 +232,9 @@ impl Feed {
         self.published.load(Ordering::Acquire)
     }
 
-    /// The lines of `room` newer than `after`, at most `limit`, ascending; `None` when memory
-    /// does not reach back to `after` (ask the store).
-    pub fn since(&self, room: &Room, after: i64, limit: usize) -> Option<Vec<Line>> {
+    /// The lines and changes of `room` newer than `after`, at most `limit`, ascending; `None`
+    /// when memory does not reach back to `after` (ask the store).
+    pub fn since(&self, room: &Room, after: i64, limit: usize) -> Option<Vec<Event>> {
         if after >= self.newest(room) {
             return Some(Vec::new());
         }
@@ -212,16 +242,21 @@ impl Feed {
         if after < recent.floor {
             return None;
         }
-        let start = recent.lines.partition_point(|p| p.line.id <= after);
+        let start = recent.lines.partition_point(|p| p.id() <= after);
         Some(
             recent
                 .lines
                 .range(start..)
                 .filter(|p| p.room == *room)
                 .take(limit)
-                .map(|p| p.line.clone())
+                .map(|p| p.event.clone())
                 .collect(),
         )
+    }
+
+    /// Counts deletions published: changes when one is.
+    pub fn erasures(&self) -> watch::Receiver<u64> {
+        self.erasures.subscribe()
     }
 
     /// The lines of `room` newer than `after`, at most `limit`, held up to `wait` while there
@@ -234,7 +269,7 @@ impl Feed {
         after: i64,
         limit: usize,
         wait: std::time::Duration,
-    ) -> Option<Vec<Line>> {
+    ) -> Option<Vec<Event>> {
         // Subscribe, then look, then wait: a line published in between still wakes the poll.
         let mut news = self.subscribe(room);
         let lines = self.since(room, after, limit)?;
@@ -271,8 +306,11 @@ impl Feed {
             .iter()
             .rev()
             .filter(|p| p.room == *room)
+            .filter_map(|p| match &p.event {
+                Event::Line(line) => Some(line.clone()),
+                Event::Change(_) => None,
+            })
             .take(count)
-            .map(|p| p.line.clone())
             .collect();
         if lines.len() < count && recent.floor > 0 {
             return None;
@@ -402,18 +440,53 @@ impl Drop for Subscription<'_> {
 
 impl Recent {
     fn newest(&self) -> i64 {
-        self.lines.back().map_or(self.floor, |p| p.line.id)
+        self.lines.back().map_or(self.floor, Posted::id)
     }
 
-    fn extend(&mut self, lines: impl IntoIterator<Item = Posted>) {
-        for posted in lines {
-            if self.lines.len() == self.capacity
-                && let Some(dropped) = self.lines.pop_front()
-            {
-                self.floor = dropped.line.id;
-            }
-            self.lines.push_back(posted);
+    fn extend(&mut self, events: impl IntoIterator<Item = Posted>) {
+        for posted in events {
+            self.take(posted);
         }
+    }
+
+    /// Adds the newest event, applying a change to the line it changes; true for a deletion.
+    fn take(&mut self, posted: Posted) -> bool {
+        let mut erased = false;
+        if let Event::Change(change) = &posted.event {
+            let at = self.lines.partition_point(|p| p.id() < change.line);
+            let held = self
+                .lines
+                .get_mut(at)
+                .filter(|p| p.id() == change.line)
+                .and_then(|p| match &mut p.event {
+                    Event::Line(line) => Some(line),
+                    Event::Change(_) => None,
+                });
+            match change.kind {
+                ChangeKind::Edited => {
+                    if let Some(line) = held {
+                        line.text = change.text.clone().unwrap_or_default();
+                        line.edited = Some(change.at.clone());
+                        line.revision = Some(change.id);
+                    }
+                }
+                ChangeKind::Deleted => {
+                    erased = true;
+                    let target = change.line;
+                    self.lines.retain(|p| match &p.event {
+                        Event::Line(line) => line.id != target,
+                        Event::Change(earlier) => earlier.line != target,
+                    });
+                }
+            }
+        }
+        if self.lines.len() == self.capacity
+            && let Some(dropped) = self.lines.pop_front()
+        {
+            self.floor = dropped.id();
+        }
+        self.lines.push_back(posted);
+        erased
     }
 }
 
@@ -435,14 +508,75 @@ mod tests {
     use super::*;
 
     fn posted(room: &str, id: i64) -> Posted {
-        Posted {
-            room: Room::parse(room).unwrap(),
-            line: Line::sample(id),
+        Posted::line(Room::parse(room).unwrap(), Line::sample(id))
+    }
+
+    fn change(room: &str, id: i64, line: i64, kind: ChangeKind) -> Posted {
+        let text = (kind == ChangeKind::Edited).then(|| format!("edit {id}"));
+        Posted::change(
+            Room::parse(room).unwrap(),
+            Change {
+                id,
+                line,
+                kind,
+                text,
+                at: "2026-11-23T10:01:00Z".into(),
+            },
+        )
+    }
+
+    fn ids<T: HasId>(events: &[T]) -> Vec<i64> {
+        events.iter().map(HasId::id).collect()
+    }
+
+    trait HasId {
+        fn id(&self) -> i64;
+    }
+    impl HasId for Line {
+        fn id(&self) -> i64 {
+            self.id
+        }
+    }
+    impl HasId for Event {
+        fn id(&self) -> i64 {
+            Event::id(self)
         }
     }
 
-    fn ids(lines: &[Line]) -> Vec<i64> {
-        lines.iter().map(|l| l.id).collect()
+    #[test]
+    fn an_edit_rewrites_its_line_and_a_deletion_takes_it_and_its_edits_out() {
+        let feed = Feed::with_capacity(16, vec![], 0, vec![]);
+        let mut erasures = feed.erasures();
+        feed.publish(vec![posted("a", 1), posted("a", 2), posted("b", 3)]);
+        feed.publish(vec![change("a", 4, 1, ChangeKind::Edited)]);
+        let events = feed.since(&room("a"), 0, 10).unwrap();
+        assert_eq!(ids(&events), [1, 2, 4]);
+        let Event::Line(edited) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(edited.text, "edit 4");
+        assert_eq!((edited.revision, edited.version()), (Some(4), 4));
+        assert!(edited.edited.is_some());
+        assert_eq!(ids(&feed.latest(&room("a"), 5).unwrap()), [1, 2]);
+        assert_eq!(
+            feed.newest(&room("a")),
+            4,
+            "a change wakes the room's polls"
+        );
+        assert!(!erasures.has_changed().unwrap());
+
+        feed.publish(vec![change("a", 5, 1, ChangeKind::Deleted)]);
+        assert_eq!(ids(&feed.since(&room("a"), 0, 10).unwrap()), [2, 5]);
+        assert_eq!(ids(&feed.latest(&room("a"), 5).unwrap()), [2]);
+        assert!(erasures.has_changed().unwrap());
+        let text = format!("{:?}", read(&feed.recent).lines);
+        assert!(
+            !text.contains("edit 4") && !text.contains("line 1"),
+            "{text}"
+        );
+        // A change of a line older than memory is kept all the same.
+        feed.publish(vec![change("b", 6, 0, ChangeKind::Edited)]);
+        assert_eq!(ids(&feed.since(&room("b"), 0, 10).unwrap()), [3, 6]);
     }
 
     fn room(name: &str) -> Room {
@@ -514,19 +648,10 @@ mod tests {
         };
         assert_eq!(listed(&feed), (39_951..=40_000).rev().collect::<Vec<_>>());
         // A quiet room that speaks again goes to the top, one batch at a time or several.
-        feed.publish(vec![Posted {
-            room: name(7),
-            line: Line::sample(40_001),
-        }]);
+        feed.publish(vec![Posted::line(name(7), Line::sample(40_001))]);
         feed.publish(vec![
-            Posted {
-                room: name(40_000),
-                line: Line::sample(40_002),
-            },
-            Posted {
-                room: name(8),
-                line: Line::sample(40_003),
-            },
+            Posted::line(name(40_000), Line::sample(40_002)),
+            Posted::line(name(8), Line::sample(40_003)),
         ]);
         let top: Vec<_> = feed.rooms(3).into_iter().map(|r| r.name).collect();
         assert_eq!(top, [name(8), name(40_000), name(7)]);

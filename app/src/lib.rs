@@ -10,9 +10,11 @@
 compile_error!("build with `--cfg erase_components` (.cargo/config.toml; .ci/leptos for the wasm)");
 
 pub mod api;
+pub mod change;
 pub mod chat_log;
 pub mod clock;
 pub mod error;
+pub mod identity;
 pub mod line;
 pub mod location;
 pub mod outbox;

@@ -23,6 +23,32 @@ pub struct Line {
     /// When the line was stored: RFC 3339 in UTC, e.g. `2026-11-23T10:00:00Z`. Kept as a string
     /// so that no date library has to ship in the wasm.
     pub created: String,
+    /// When its text was last edited (absent until it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited: Option<String>,
+    /// The id of the change that gave it its text (absent until edited): a page shows a
+    /// change only if it is newer than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
+}
+
+impl Line {
+    /// A line as first stored (never edited).
+    pub fn new(id: i64, screenname: &str, text: &str, created: &str) -> Self {
+        Self {
+            id,
+            screenname: screenname.to_owned(),
+            text: text.to_owned(),
+            created: created.to_owned(),
+            edited: None,
+            revision: None,
+        }
+    }
+
+    /// The newest id this line's text reflects: its own, or its last edit's.
+    pub fn version(&self) -> i64 {
+        self.revision.unwrap_or(self.id)
+    }
 }
 
 #[cfg(test)]
@@ -34,6 +60,8 @@ impl Line {
             screenname: "ann".into(),
             text: format!("line {id}"),
             created: "2026-11-23T10:00:00Z".into(),
+            edited: None,
+            revision: None,
         }
     }
 }
@@ -122,6 +150,8 @@ pub struct NewLine {
     screenname: String,
     text: String,
     key: Option<IdempotencyKey>,
+    #[cfg(feature = "ssr")]
+    poster: crate::identity::Poster,
 }
 
 impl NewLine {
@@ -134,7 +164,20 @@ impl NewLine {
             screenname: check_screenname(&screenname)?.to_owned(),
             text: check_text(&text)?.to_owned(),
             key: None,
+            #[cfg(feature = "ssr")]
+            poster: crate::identity::Poster::Nobody,
         })
+    }
+
+    /// The same line, sent by `poster`.
+    #[cfg(feature = "ssr")]
+    pub fn by(self, poster: crate::identity::Poster) -> Self {
+        Self { poster, ..self }
+    }
+
+    #[cfg(feature = "ssr")]
+    pub fn poster(&self) -> &crate::identity::Poster {
+        &self.poster
     }
 
     /// The same line, for `room` (the default room unless said).
@@ -162,6 +205,11 @@ impl NewLine {
     pub fn text(&self) -> &str {
         &self.text
     }
+}
+
+/// A message's new text, checked as a new line's is.
+pub fn parse_text(raw: &str) -> Result<String, LineError> {
+    Ok(check_text(&nfc(raw))?.to_owned())
 }
 
 /// `raw` in Unicode Normalization Form C, on both sides, so that the browser counts what the

@@ -61,7 +61,7 @@ pub mod request {
 
     /// Whether the page was served over HTTPS: a proxy that terminates TLS says so, and a
     /// browser's `Origin` and `Referer` name the scheme.
-    fn is_https(parts: &Parts) -> bool {
+    pub fn is_https(parts: &Parts) -> bool {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         header("x-forwarded-proto") == Some("https")
             || header("origin").is_some_and(|o| o.starts_with("https://"))

@@ -44,6 +44,22 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=300))]
     pub history: u32,
 
+    /// Days a screen name stays its holder's after their last post with it; 0 turns holding
+    /// off (anyone may post under any name).
+    #[arg(long, env = "CHAT_NAME_HOLD_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub name_hold_days: u32,
+
+    /// Minutes after sending a line in which its sender may edit it.
+    #[arg(long, env = "CHAT_EDIT_MINUTES", default_value_t = 15,
+          value_parser = clap::value_parser!(u32).range(0..=525_600))]
+    pub edit_minutes: u32,
+
+    /// Sign-in attempts a minute per client address, after a burst of as many.
+    #[arg(long, env = "CHAT_SIGN_IN_RATE", default_value_t = crate::edge::post_rate::SIGN_IN_RATE,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sign_in_rate: u32,
+
     /// Posts a minute per client address, after the burst; 0 turns rate limiting off.
     #[arg(long, env = "CHAT_POST_RATE", default_value_t = 60)]
     pub post_rate: u32,
@@ -205,6 +221,16 @@ fn parse_cidr(text: &str) -> Result<IpNet, String> {
 }
 
 impl Config {
+    /// The rules the store applies to names and changes.
+    pub fn rules(&self) -> crate::storage::rules::Rules {
+        let days = u64::from(self.name_hold_days);
+        crate::storage::rules::Rules {
+            name_hold: (days > 0).then(|| Duration::from_secs(days * 24 * 60 * 60)),
+            edit_window: Duration::from_secs(u64::from(self.edit_minutes) * 60),
+            ..Default::default()
+        }
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             request_timeout: Duration::from_secs(self.request_timeout),

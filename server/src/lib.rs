@@ -130,10 +130,11 @@ pub fn router(config: &Config, options: LeptosOptions, backend: Backend) -> Rout
     });
     let hashed_assets = options.hash_files;
     let context = move || provide_context(backend.clone());
-    let limiter = post_rate::PostLimiter::new(
+    let limiter = post_rate::PostLimiter::with_sign_ins(
         config.post_rate,
         config.post_burst,
         config.room_rate,
+        config.sign_in_rate,
         config.rate_limit_exempt.clone(),
         clients.clone(),
         feed.clone(),
@@ -222,6 +223,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn ChatStore>, StartErro
     let options = post_queue::Options {
         queue_timeout: Some(config.limits().request_timeout),
         commit_hook: None,
+        rules: config.rules(),
     };
     Ok(match &config.database {
         Database::Sqlite(path) => Arc::new(sqlite::SqliteStore::open_with(path, options)?),

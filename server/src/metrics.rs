@@ -18,6 +18,7 @@ pub mod names {
     pub const HELD_POLLS: &str = "chat_held_polls";
     pub const CONNECTIONS: &str = "chat_connections_open";
     pub const LINES_COMMITTED: &str = "chat_lines_committed_total";
+    pub const CHANGES_COMMITTED: &str = "chat_changes_committed_total";
     pub const COMMIT_GROUP: &str = "chat_commit_group_size";
     pub const QUEUE_DEPTH: &str = "chat_writer_queue_depth";
     pub const RATE_LIMITED: &str = "chat_posts_rate_limited_total";
@@ -69,6 +70,10 @@ fn describe() {
     );
     describe_gauge!(names::CONNECTIONS, "Client connections open now.");
     describe_counter!(names::LINES_COMMITTED, "Lines committed by this server.");
+    describe_counter!(
+        names::CHANGES_COMMITTED,
+        "Edits and deletions committed by this server."
+    );
     describe_histogram!(
         names::COMMIT_GROUP,
         "Posts committed together in one transaction."

@@ -362,14 +362,9 @@ mod tests {
 
     /// Publishes line `id` to `feed`.
     fn line(feed: &Feed, id: i64) {
-        let line = app::line::Line {
-            id,
-            screenname: "ann".into(),
-            text: format!("line {id}"),
-            created: "2026-11-26T10:00:00Z".into(),
-        };
+        let line = app::line::Line::new(id, "ann", &format!("line {id}"), "2026-11-26T10:00:00Z");
         let room = app::room::Room::general();
-        feed.publish(vec![app::feed::Posted { room, line }]);
+        feed.publish(vec![app::feed::Posted::line(room, line)]);
     }
 
     #[test]

@@ -7,4 +7,5 @@
 mod contract_suite;
 pub mod post_queue;
 pub mod postgres;
+pub mod rules;
 pub mod sqlite;

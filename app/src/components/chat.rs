@@ -59,6 +59,7 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
         poll_ms,
         rooms,
         screenname,
+        me,
     } = snapshot;
     // The reader's name: remembered by the server, then whatever they post as.
     let reader = RwSignal::new(screenname);

@@ -18,6 +18,8 @@ pub fn LineView(
         screenname,
         text,
         created,
+        edited,
+        revision: _,
     } = line;
     let shown = {
         let created = created.clone();

@@ -2,7 +2,10 @@
 //! endpoint's path, method and fields, the body cap, strict decoding of fields, and what a
 //! request to the API is ([`ApiRequest`]), read once per request and left in its extensions.
 
-use app::api::{LinesSince, PollParams, Rooms, SendLine, Snapshot};
+use app::api::{
+    DeleteLine, EditLine, LinesSince, PollParams, Rooms, SendLine, SetPassword, SignIn, SignOut,
+    Snapshot, WhoAmI,
+};
 use app::error::{ApiError, ErrorKind};
 use axum::extract::Request;
 use axum::http::Method;
@@ -20,15 +23,27 @@ pub const PREFIX: &str = "/api/";
 pub enum Endpoint {
     Lines,
     Send,
+    Edit,
+    Delete,
+    Me,
+    Password,
+    SignIn,
+    SignOut,
     Snapshot,
     Rooms,
     OpenApi,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 5] = [
+    pub const ALL: [Endpoint; 11] = [
         Endpoint::Lines,
         Endpoint::Send,
+        Endpoint::Edit,
+        Endpoint::Delete,
+        Endpoint::Me,
+        Endpoint::Password,
+        Endpoint::SignIn,
+        Endpoint::SignOut,
         Endpoint::Snapshot,
         Endpoint::Rooms,
         Endpoint::OpenApi,
@@ -45,6 +60,12 @@ impl Endpoint {
         match self {
             Endpoint::Lines => LinesSince::PATH,
             Endpoint::Send => SendLine::PATH,
+            Endpoint::Edit => EditLine::PATH,
+            Endpoint::Delete => DeleteLine::PATH,
+            Endpoint::Me => WhoAmI::PATH,
+            Endpoint::Password => SetPassword::PATH,
+            Endpoint::SignIn => SignIn::PATH,
+            Endpoint::SignOut => SignOut::PATH,
             Endpoint::Snapshot => Snapshot::PATH,
             Endpoint::Rooms => Rooms::PATH,
             Endpoint::OpenApi => "/api/openapi.json",
@@ -54,8 +75,17 @@ impl Endpoint {
     /// The one method it takes.
     pub fn method(self) -> Method {
         match self {
-            Endpoint::Send => Method::POST,
-            _ => Method::GET,
+            Endpoint::Send
+            | Endpoint::Edit
+            | Endpoint::Delete
+            | Endpoint::Password
+            | Endpoint::SignIn
+            | Endpoint::SignOut => Method::POST,
+            Endpoint::Lines
+            | Endpoint::Me
+            | Endpoint::Snapshot
+            | Endpoint::Rooms
+            | Endpoint::OpenApi => Method::GET,
         }
     }
 
@@ -64,8 +94,24 @@ impl Endpoint {
         match self {
             Endpoint::Lines => &["room", "after", "before", "limit", "wait"],
             Endpoint::Send => &["screenname", "text", "idempotency_key", "room"],
+            Endpoint::Edit => &["id", "text", "idempotency_key"],
+            Endpoint::Delete => &["id"],
+            Endpoint::Password => &["password"],
+            Endpoint::SignIn => &["screenname", "password"],
             Endpoint::Snapshot => &["room", "before"],
-            Endpoint::Rooms | Endpoint::OpenApi => &[],
+            Endpoint::Me | Endpoint::SignOut | Endpoint::Rooms | Endpoint::OpenApi => &[],
+        }
+    }
+
+    /// The fields a request must give.
+    pub fn required(self) -> &'static [&'static str] {
+        match self {
+            Endpoint::Send => &["screenname", "text"],
+            Endpoint::Edit => &["id", "text"],
+            Endpoint::Delete => &["id"],
+            Endpoint::Password => &["password"],
+            Endpoint::SignIn => &["screenname", "password"],
+            _ => &[],
         }
     }
 
@@ -74,6 +120,12 @@ impl Endpoint {
         match self {
             Endpoint::Lines => "api_lines",
             Endpoint::Send => "api_send",
+            Endpoint::Edit => "api_edit",
+            Endpoint::Delete => "api_delete",
+            Endpoint::Me => "api_me",
+            Endpoint::Password => "api_password",
+            Endpoint::SignIn => "api_sign_in",
+            Endpoint::SignOut => "api_sign_out",
             Endpoint::Snapshot => "api_snapshot",
             Endpoint::Rooms => "api_rooms",
             Endpoint::OpenApi => "api_openapi",
@@ -157,9 +209,9 @@ impl ApiRequest {
         }
     }
 
-    /// Whether it is a post of a line (`POST /api/send`).
-    pub fn is_send(&self) -> bool {
-        matches!(self, ApiRequest::Call(Endpoint::Send))
+    /// Whether it is a write: a call of an endpoint that takes `POST`.
+    pub fn is_write(&self) -> bool {
+        matches!(self, ApiRequest::Call(endpoint) if endpoint.method() == Method::POST)
     }
 }
 

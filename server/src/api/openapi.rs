@@ -6,7 +6,9 @@
 
 use super::contract::{Endpoint, MAX_BODY_BYTES};
 use app::api::{Batch, ChatSnapshot, DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT_SECS, RoomList};
+use app::change::{Change, ChangeKind};
 use app::error::{ApiError, ErrorKind};
+use app::identity::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Me};
 use app::line::{BLANK, FORMAT, Line, MAX_KEY_CHARS, MAX_SCREENNAME_CHARS, MAX_TEXT_CHARS};
 use app::room::{MAX_ROOM_CHARS, ROOM_RULE, Room, RoomActivity};
 use axum::http::{Method, header};
@@ -45,6 +47,30 @@ fn operation(endpoint: Endpoint) -> Option<(&'static str, &'static str)> {
             "Stores a line; answers with it once it is durably committed.",
             "Line",
         ),
+        Endpoint::Edit => (
+            "Replaces the text of a line the request's identity sent, within the edit window; answers with the change (a retry with the same `idempotency_key` answers with the first change).",
+            "Change",
+        ),
+        Endpoint::Delete => (
+            "Deletes a line the request's identity sent (any line, for a moderator): its text and name are erased; answers with the change (the first deletion, for a deleted line).",
+            "Change",
+        ),
+        Endpoint::Me => (
+            "The names the request's identity (`chat_identity` cookie) holds; empty without one.",
+            "Me",
+        ),
+        Endpoint::Password => (
+            "Sets the password of every name the request's identity holds (403 without one).",
+            "Me",
+        ),
+        Endpoint::SignIn => (
+            "Gives this browser the identity that holds `screenname`, with its password (sets `chat_identity`).",
+            "Me",
+        ),
+        Endpoint::SignOut => (
+            "Forgets this browser's identity secret and clears `chat_identity`; its names stay held.",
+            "Me",
+        ),
         Endpoint::Snapshot => ("What a room's page is rendered with.", "ChatSnapshot"),
         Endpoint::Rooms => (
             "The recently active rooms, newest activity first.",
@@ -68,9 +94,7 @@ pub fn document() -> OpenApi {
                 RequestBodyBuilder::new()
                     .content(
                         "application/x-www-form-urlencoded",
-                        ContentBuilder::new()
-                            .schema(Some(form(endpoint.fields())))
-                            .build(),
+                        ContentBuilder::new().schema(Some(form(endpoint))).build(),
                     )
                     .required(Some(Required::True))
                     .build(),
@@ -108,6 +132,9 @@ pub fn document() -> OpenApi {
             ComponentsBuilder::new()
                 .schema_from::<Batch>()
                 .schema_from::<Line>()
+                .schema_from::<Change>()
+                .schema_from::<ChangeKind>()
+                .schema_from::<Me>()
                 .schema_from::<ApiError>()
                 .schema_from::<ChatSnapshot>()
                 .schema_from::<RoomList>()
@@ -120,10 +147,35 @@ pub fn document() -> OpenApi {
 }
 
 /// The error kinds an endpoint may answer with, and what each means there.
-fn errors() -> [(ErrorKind, String); 9] {
+fn errors() -> [(ErrorKind, String); 14] {
     [
         (ErrorKind::BadRequest, "Invalid or malformed input.".into()),
-        (ErrorKind::Forbidden, "A post from another site.".into()),
+        (
+            ErrorKind::Forbidden,
+            "A post from another site (`forbidden`); a change of a line that is not the \
+             identity's, or a password without a held name (`forbidden`)."
+                .into(),
+        ),
+        (
+            ErrorKind::NameTaken,
+            "`name_taken`: the screen name is held by another identity.".into(),
+        ),
+        (
+            ErrorKind::BadCredentials,
+            "`bad_credentials`: the name and password of a sign-in do not match.".into(),
+        ),
+        (
+            ErrorKind::EditWindowClosed,
+            "`edit_window_closed`: the line is older than the edit window.".into(),
+        ),
+        (
+            ErrorKind::NotFound,
+            "No such line, or it was deleted.".into(),
+        ),
+        (
+            ErrorKind::Gone,
+            "The line sent with this `idempotency_key` was deleted since.".into(),
+        ),
         (
             ErrorKind::MethodNotAllowed,
             "Another method; `Allow` names it.".into(),
@@ -171,27 +223,36 @@ fn responses(answer: &str) -> ResponsesBuilder {
             .description("Done.")
             .content("application/json", json(answer)),
     );
+    // Several kinds share a status (403): one response each, saying every kind.
+    let mut by_status: Vec<(u16, Vec<String>)> = Vec::new();
     for (kind, why) in errors() {
+        match by_status.iter_mut().find(|(s, _)| *s == kind.status()) {
+            Some((_, whys)) => whys.push(why),
+            None => by_status.push((kind.status(), vec![why])),
+        }
+    }
+    for (status, whys) in by_status {
         responses = responses.response(
-            kind.status().to_string(),
+            status.to_string(),
             ResponseBuilder::new()
-                .description(why)
+                .description(whys.join(" "))
                 .content("application/json", json("ApiError")),
         );
     }
     responses
 }
 
-/// The schema of a form body with `fields`; `screenname` and `text` required.
-fn form(fields: &[&str]) -> Schema {
+/// The schema of the form body of `endpoint`.
+fn form(endpoint: Endpoint) -> Schema {
     let mut object = ObjectBuilder::new();
-    for name in fields {
+    for name in endpoint.fields() {
         object = object.property(*name, field(name));
+    }
+    for name in endpoint.required() {
+        object = object.required(*name);
     }
     // Exactly these fields: the strict field check refuses any other.
     object
-        .required("screenname")
-        .required("text")
         .additional_properties(Some(AdditionalProperties::FreeForm(false)))
         .build()
         .into()
@@ -293,6 +354,13 @@ fn field(name: &str) -> Schema {
                 "1 to {MAX_TEXT_CHARS} characters (after trimming, in NFC); one line, not blank."
             ),
         ),
+        "id" => whole(1, "The id of a line.".into()),
+        "password" => text(
+            MAX_PASSWORD_CHARS,
+            &format!("{MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters."),
+        )
+        .min_length(Some(MIN_PASSWORD_CHARS))
+        .build(),
         "idempotency_key" => text(
             MAX_KEY_CHARS,
             &format!("1 to {MAX_KEY_CHARS} of A-Z a-z 0-9 _ -: a retry with it stores once."),
@@ -391,7 +459,32 @@ mod tests {
                 "{name} is referred to"
             );
         }
-        for schema in ["Batch", "Line", "ApiError", "ChatSnapshot", "RoomList"] {
+        for path in [
+            "/api/edit",
+            "/api/delete",
+            "/api/password",
+            "/api/sign-in",
+            "/api/sign-out",
+        ] {
+            assert!(doc["paths"][path]["post"].is_object(), "{path}");
+        }
+        assert!(doc["paths"]["/api/me"]["get"].is_object());
+        let edit = &doc["paths"]["/api/edit"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+            ["schema"];
+        assert_eq!(edit["required"], serde_json::json!(["id", "text"]));
+        let forbidden = doc["paths"]["/api/edit"]["post"]["responses"]["403"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(forbidden.contains("edit_window_closed") && forbidden.contains("name_taken"));
+        for schema in [
+            "Batch",
+            "Line",
+            "ApiError",
+            "ChatSnapshot",
+            "RoomList",
+            "Change",
+            "Me",
+        ] {
             assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
         }
         assert!(

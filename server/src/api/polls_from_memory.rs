@@ -70,7 +70,7 @@ fn empty_after(params: &PollParams, feed: &Feed) -> Option<i64> {
 
 /// `Batch::new(after, vec![])` as JSON, written directly (the test below holds it to serde's).
 fn empty_batch_json(after: i64) -> String {
-    format!(r#"{{"lines":[],"cursor":{after}}}"#)
+    format!(r#"{{"lines":[],"changes":[],"cursor":{after}}}"#)
 }
 
 #[cfg(test)]
@@ -83,16 +83,8 @@ mod tests {
 
     fn feed_with(room: &str, id: i64) -> Feed {
         let feed = Feed::empty();
-        let line = Line {
-            id,
-            screenname: "ann".into(),
-            text: "hi".into(),
-            created: "2026-11-23T10:00:00Z".into(),
-        };
-        feed.publish(vec![Posted {
-            room: Room::parse(room).unwrap(),
-            line,
-        }]);
+        let line = Line::new(id, "ann", "hi", "2026-11-23T10:00:00Z");
+        feed.publish(vec![Posted::line(Room::parse(room).unwrap(), line)]);
         feed
     }
 

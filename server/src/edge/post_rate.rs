@@ -1,5 +1,6 @@
-//! Posts are rate-limited per client address (governor's GCRA), so one sender cannot drown
-//! everyone else out. Polls and pages are never limited here.
+//! Writes are rate-limited per client address (governor's GCRA), so one sender cannot drown
+//! everyone else out; sign-ins have limits of their own, per address and per name, so that no
+//! one can guess a password by trying. Polls and pages are never limited here.
 
 use super::client_addr::{ClientAddr, ClientKey, client_keys};
 use crate::api::contract::{ApiRequest, Endpoint, Fields};
@@ -19,8 +20,14 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Sign-in attempts a minute per client address, unless configured.
+pub const SIGN_IN_RATE: u32 = 10;
+
 pub struct PostLimiter {
     posts: Layered,
+    sign_ins: Layered,
+    /// Sign-ins per name (by its look-alike key), from whatever address.
+    sign_ins_per_name: DefaultKeyedRateLimiter<String>,
     /// Posts that make a new room: the room list is everyone's, and each room kept costs.
     new_rooms: Layered,
     exempt: Vec<IpNet>,
@@ -60,10 +67,7 @@ impl Layered {
             let Some((_, limiter)) = self.0.iter().find(|(s, _)| *s == shares) else {
                 continue;
             };
-            limiter.check_key(&key).map_err(|not_until| {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                wait.as_secs_f64().ceil().max(1.0) as u32
-            })?;
+            limiter.check_key(&key).map_err(wait_secs)?;
         }
         Ok(())
     }
@@ -82,11 +86,19 @@ impl Layered {
 enum Over {
     Posts(u32),
     NewRooms(u32),
+    SignIns(u32),
+}
+
+/// Seconds until `not_until`, at least 1.
+fn wait_secs(not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> u32 {
+    let wait = not_until.wait_time_from(DefaultClock::default().now());
+    wait.as_secs_f64().ceil().max(1.0) as u32
 }
 
 impl PostLimiter {
     /// `per_minute` posts a minute per client after a burst of `burst`, and `rooms_per_hour`
-    /// new rooms an hour (as a burst too); 0 turns either off.
+    /// new rooms an hour (as a burst too); 0 turns either off. Sign-ins: [`SIGN_IN_RATE`].
+    #[cfg(test)]
     pub fn new(
         per_minute: u32,
         burst: u32,
@@ -95,7 +107,36 @@ impl PostLimiter {
         clients: ClientAddr,
         feed: Arc<Feed>,
     ) -> Arc<Self> {
+        Self::with_sign_ins(
+            per_minute,
+            burst,
+            rooms_per_hour,
+            SIGN_IN_RATE,
+            exempt,
+            clients,
+            feed,
+        )
+    }
+
+    /// [`PostLimiter::new`], with `sign_ins` sign-in attempts a minute per client address
+    /// (after a burst of as many), and as many per name in ten minutes. Exempt addresses are
+    /// not exempt from these: a proxy's address must not lift a password's guard.
+    pub fn with_sign_ins(
+        per_minute: u32,
+        burst: u32,
+        rooms_per_hour: u32,
+        sign_ins: u32,
+        exempt: Vec<IpNet>,
+        clients: ClientAddr,
+        feed: Arc<Feed>,
+    ) -> Arc<Self> {
+        let sign_ins = NonZeroU32::new(sign_ins).unwrap_or(NonZeroU32::MIN);
+        let per_name = Quota::with_period(Duration::from_secs(600) / sign_ins.get())
+            .expect("a positive period")
+            .allow_burst(sign_ins);
         let limiter = Arc::new(Self {
+            sign_ins: Layered::new(sign_ins.get(), sign_ins.get(), Quota::per_minute),
+            sign_ins_per_name: RateLimiter::keyed(per_name),
             posts: Layered::new(per_minute, burst, Quota::per_minute),
             new_rooms: Layered::new(rooms_per_hour, rooms_per_hour, Quota::per_hour),
             exempt,
@@ -110,9 +151,22 @@ impl PostLimiter {
                 let Some(limiter) = weak.upgrade() else { break };
                 limiter.posts.forget_quiet();
                 limiter.new_rooms.forget_quiet();
+                limiter.sign_ins.forget_quiet();
+                limiter.sign_ins_per_name.retain_recent();
+                limiter.sign_ins_per_name.shrink_to_fit();
             }
         });
         limiter
+    }
+
+    /// Whether `client` may try to sign in as `screenname` now.
+    fn check_sign_in(&self, client: IpAddr, screenname: &str) -> Result<(), Over> {
+        self.sign_ins
+            .check(client.to_canonical())
+            .map_err(Over::SignIns)?;
+        self.sign_ins_per_name
+            .check_key(&app::identity::hold_key(screenname))
+            .map_err(|not_until| Over::SignIns(wait_secs(not_until)))
     }
 
     /// Whether `client` may post now, to `room` (the default room, or `None`, is never new).
@@ -138,15 +192,29 @@ pub async fn limit_posts(
     mut request: Request,
     next: Next,
 ) -> Response {
-    if ApiRequest::read(&mut request).is_send() {
+    let api = ApiRequest::read(&mut request);
+    let endpoint = api.endpoint().filter(|_| api.is_write());
+    if let Some(endpoint) = endpoint {
         let client = limiter.clients.of(peer.ip(), request.headers());
         let room = request
             .extensions()
             .get::<Fields>()
             .and_then(|fields| fields.get("room"))
             .and_then(|room| Room::from_field(Some(room)).ok());
-        let over = match limiter.check(client, room.as_ref()) {
+        let fields = request.extensions().get::<Fields>();
+        let checked = match endpoint {
+            Endpoint::SignIn => {
+                let screenname = fields.and_then(|f| f.get("screenname")).unwrap_or("");
+                limiter.check_sign_in(client, screenname.trim())
+            }
+            _ => limiter.check(client, room.as_ref()),
+        };
+        let over = match checked {
             Ok(()) => None,
+            Err(Over::SignIns(seconds)) => Some((
+                seconds,
+                format!("Too many sign-in attempts: try again in {seconds} s."),
+            )),
             Err(Over::Posts(seconds)) => Some((
                 seconds,
                 format!("Slow down: you can send again in {seconds} s."),
@@ -164,7 +232,7 @@ pub async fn limit_posts(
             metrics::counter!(names::RATE_LIMITED).increment(1);
             return error_answers::refuse(
                 request.headers(),
-                Endpoint::Send.path(),
+                endpoint.path(),
                 &ApiError::new(ErrorKind::RateLimited, message).with_retry_after(seconds),
             );
         }
@@ -254,15 +322,8 @@ mod tests {
             Err(Over::NewRooms(_))
         ));
         // A room with lines is no new room; others' allowances are their own.
-        feed.publish(vec![app::feed::Posted {
-            room: room("busy"),
-            line: app::line::Line {
-                id: 1,
-                screenname: "ann".into(),
-                text: "hi".into(),
-                created: "2026-12-04T10:00:00Z".into(),
-            },
-        }]);
+        let line = app::line::Line::new(1, "ann", "hi", "2026-12-04T10:00:00Z");
+        feed.publish(vec![app::feed::Posted::line(room("busy"), line)]);
         assert!(limiter.check(sender, Some(&room("busy"))).is_ok());
         assert!(limiter.check(sender, None).is_ok());
         assert!(

@@ -107,7 +107,7 @@ enum Kind {
 /// than its cursor (so memory answers it, when anything arrives). Any other poll, `wait` or not
 /// (lines to answer at once, a cursor older than memory), is an ordinary request.
 fn kind(request: &ApiRequest, feed: &Feed) -> Kind {
-    if request.is_send() {
+    if request.is_write() {
         return Kind::Post;
     }
     match request.poll() {

@@ -1,17 +1,30 @@
 //! What every [`ChatStore`] promises, as one suite run against each backend
 //! (`store_contract_tests!` in each backend's tests).
 
+use crate::storage::rules::Rules;
+use app::change::Event;
 use app::line::{IdempotencyKey, Line, NewLine};
 use app::room::Room;
 use app::store::{ChatStore, StoreError};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+mod changes;
+mod names;
+
+pub use changes::*;
+pub use names::*;
+
 /// A database for one test, which can be opened again (a restart).
 #[async_trait::async_trait]
 pub trait Harness: Send + Sync {
-    /// Opens the test's database (created empty the first time).
-    async fn open(&self) -> Arc<dyn ChatStore>;
+    /// Opens the test's database (created empty the first time), with the store's rules.
+    async fn open_with(&self, rules: Rules) -> Arc<dyn ChatStore>;
+
+    /// Opens it with the default rules.
+    async fn open(&self) -> Arc<dyn ChatStore> {
+        self.open_with(Rules::default()).await
+    }
 }
 
 pub fn line(text: &str) -> NewLine {
@@ -55,8 +68,36 @@ pub async fn poison_fails_alone(store: Arc<dyn ChatStore>, release: impl FnOnce(
     assert_eq!(stored, ["a", "b", "c", "d"]);
 }
 
-pub fn ids(lines: &[Line]) -> Vec<i64> {
-    lines.iter().map(|l| l.id).collect()
+/// Something with an id: a line, or an event (a line or a change).
+pub trait HasId {
+    fn id(&self) -> i64;
+}
+
+impl HasId for Line {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+impl HasId for Event {
+    fn id(&self) -> i64 {
+        Event::id(self)
+    }
+}
+
+pub fn ids<T: HasId>(items: &[T]) -> Vec<i64> {
+    items.iter().map(HasId::id).collect()
+}
+
+/// The lines among `events`.
+pub fn lines_of(events: Vec<Event>) -> Vec<Line> {
+    events
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::Line(line) => Some(line),
+            Event::Change(_) => None,
+        })
+        .collect()
 }
 
 pub fn general() -> Room {
@@ -71,7 +112,10 @@ pub async fn ids_increase_and_lines_read_back(h: &dyn Harness) {
     assert_eq!((b.screenname.as_str(), b.text.as_str()), ("ann", "two"));
     assert_eq!(b.created.len(), "2026-11-23T10:00:00Z".len());
     assert!(b.created.ends_with('Z'));
-    assert_eq!(store.since(&general(), 0, 10).await.unwrap(), vec![a, b]);
+    assert_eq!(
+        lines_of(store.since(&general(), 0, 10).await.unwrap()),
+        vec![a, b]
+    );
 }
 
 pub async fn since_and_before_page_through_a_room_in_order(h: &dyn Harness) {
@@ -139,10 +183,13 @@ pub async fn lines_and_the_feed_survive_reopening(h: &dyn Harness) {
     let store = h.open().await;
     let kept = Room::parse("kept").unwrap();
     assert_eq!(
-        store.since(&kept, 0, 10).await.unwrap(),
+        lines_of(store.since(&kept, 0, 10).await.unwrap()),
         vec![stored.clone()]
     );
-    assert_eq!(store.feed().since(&kept, 0, 10), Some(vec![stored.clone()]));
+    assert_eq!(
+        store.feed().since(&kept, 0, 10).map(lines_of),
+        Some(vec![stored.clone()])
+    );
     assert_eq!(store.feed().newest(&kept), stored.id);
     assert_eq!(store.feed().rooms(10)[0].newest_at, stored.created);
     let next = store.append(in_room("kept", "after")).await.unwrap();
@@ -220,6 +267,16 @@ macro_rules! store_contract_tests {
             concurrent_sends_with_one_key_store_one_line,
             keys_survive_reopening,
             ping_answers,
+            a_name_is_held_by_its_first_poster_and_look_alikes_are_refused,
+            a_name_is_released_after_the_hold_period,
+            without_holding_anyone_posts_under_any_name,
+            identities_are_found_by_their_secret_only,
+            passwords_and_secrets_are_kept_for_an_identity,
+            only_the_poster_edits_and_only_within_the_window,
+            a_deletion_erases_the_line_everywhere_and_keeps_its_id,
+            history_pages_skip_deleted_lines_and_stay_full,
+            keyed_edits_are_safe_to_retry,
+            changes_reach_held_pollers_exactly_once_in_order_through_a_restart,
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {

@@ -19,10 +19,13 @@ mod writer;
 pub use schema::{MIGRATIONS, SchemaError, migrate};
 
 use crate::storage::post_queue::{self, PostQueue, rfc3339};
+use crate::storage::rules::Rules;
+use app::change::{Change, Event};
 use app::feed::{Feed, Posted, RECENT_LINES};
+use app::identity::{Presented, hold_key};
 use app::line::{Line, NewLine};
 use app::room::{Room, RoomActivity};
-use app::store::{ChatStore, StoreError};
+use app::store::{AccountChange, ChatStore, Identity, LineDelete, LineEdit, StoreError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use follow::Follower;
 use std::str::FromStr;
@@ -41,6 +44,7 @@ pub struct PgStore {
     queue: PostQueue,
     pool: Pool,
     feed: Arc<Feed>,
+    rules: Rules,
     /// The writer, the listener and the periodic check.
     tasks: Vec<JoinHandle<()>>,
 }
@@ -72,6 +76,8 @@ pub enum DbError {
     TimedOut,
     #[error("a stored room name is not valid: {0}")]
     Room(String),
+    #[error("a stored change is of an unknown kind: {0}")]
+    Kind(String),
 }
 
 impl DbError {
@@ -214,12 +220,14 @@ impl PgStore {
 
         let follower = Arc::new(Follower::new(feed.clone()));
         let (queue, jobs) = post_queue::channel(options.queue_timeout);
+        let rules = options.rules.clone();
         let tasks = vec![
             tokio::spawn(writer::run(
                 pool.clone(),
                 jobs,
                 follower.clone(),
                 options.commit_hook,
+                options.rules,
             )),
             tokio::spawn(follow::listen(config, pool.clone(), follower.clone())),
             tokio::spawn(follow::check_every(
@@ -232,6 +240,7 @@ impl PgStore {
             queue,
             pool,
             feed,
+            rules,
             tasks,
         })
     }
@@ -240,25 +249,56 @@ impl PgStore {
         Ok(self.pool.get().await.map_err(DbError::from)?)
     }
 
-    /// The lines `query` reads for (room, id, limit), in its order.
-    async fn lines(
+    /// The rows `query` reads for (room, id, limit), in its order, each made by `from_row`.
+    async fn rows<T>(
         &self,
         query: &str,
         room: &Room,
         id: i64,
         limit: usize,
-    ) -> Result<Vec<Line>, StoreError> {
+        from_row: impl Fn(&Row) -> Result<T, DbError>,
+    ) -> Result<Vec<T>, StoreError> {
         let client = self.client().await?;
         let read = async {
             let query = client.prepare_cached(query).await?;
             let rows = client
                 .query(&query, &[&room.as_str(), &id, &(limit as i64)])
                 .await?;
-            rows.iter()
-                .map(line_from_row)
-                .collect::<Result<Vec<_>, _>>()
+            rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()
         };
-        Ok(read.await.map_err(DbError::from)?)
+        Ok(read.await?)
+    }
+
+    /// The identity `id`, with the names it holds now.
+    async fn identity(
+        &self,
+        client: &deadpool_postgres::Object,
+        id: i64,
+    ) -> Result<Option<Identity>, DbError> {
+        let query = client
+            .prepare_cached("SELECT moderator, password FROM identities WHERE id = $1")
+            .await?;
+        let Some(row) = client.query_opt(&query, &[&id]).await? else {
+            return Ok(None);
+        };
+        let names = client
+            .prepare_cached(
+                "SELECT name FROM names WHERE holder = $1 AND last_post >= $2 ORDER BY last_post",
+            )
+            .await?;
+        let since = self.rules.held_since(self.rules.now());
+        let names = client
+            .query(&names, &[&id, &since])
+            .await?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(Some(Identity {
+            id,
+            names,
+            moderator: row.try_get(0)?,
+            password_hash: row.try_get(1)?,
+        }))
     }
 }
 
@@ -284,7 +324,7 @@ async fn load_feed(client: &mut deadpool_postgres::Object) -> Result<Feed, DbErr
         .await?;
     let newest_first = client
         .query(
-            "SELECT id, screenname, text, created, room FROM lines ORDER BY id DESC LIMIT $1",
+            &post_queue::events_sql(None, "0", "DESC", "$1"),
             &[&(RECENT_LINES as i64)],
         )
         .await?
@@ -313,15 +353,54 @@ impl ChatStore for PgStore {
         self.queue.append(line).await
     }
 
-    async fn since(&self, room: &Room, after: i64, limit: usize) -> Result<Vec<Line>, StoreError> {
-        self.lines(
-            "SELECT id, screenname, text, created FROM lines
-             WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3",
-            room,
-            after,
-            limit,
-        )
-        .await
+    async fn edit(&self, edit: LineEdit) -> Result<Change, StoreError> {
+        self.queue.edit(edit).await
+    }
+
+    async fn delete(&self, delete: LineDelete) -> Result<Change, StoreError> {
+        self.queue.delete(delete).await
+    }
+
+    async fn account(&self, change: AccountChange) -> Result<(), StoreError> {
+        self.queue.account(change).await
+    }
+
+    async fn identify(&self, secret: &Presented) -> Result<Option<Identity>, StoreError> {
+        let client = self.client().await?;
+        let read = async {
+            let query = client
+                .prepare_cached("SELECT identity, verifier FROM secrets WHERE selector = $1")
+                .await?;
+            let Some(row) = client.query_opt(&query, &[&&secret.selector[..]]).await? else {
+                return Ok(None);
+            };
+            let verifier: Vec<u8> = row.try_get(1)?;
+            if !secret.matches(&verifier) {
+                return Ok(None);
+            }
+            self.identity(&client, row.try_get(0)?).await
+        };
+        Ok(read.await?)
+    }
+
+    async fn holder(&self, screenname: &str) -> Result<Option<Identity>, StoreError> {
+        let client = self.client().await?;
+        let key = hold_key(screenname);
+        let read = async {
+            let query = client
+                .prepare_cached("SELECT holder FROM names WHERE key = $1")
+                .await?;
+            match client.query_opt(&query, &[&key]).await? {
+                Some(row) => self.identity(&client, row.try_get(0)?).await,
+                None => Ok(None),
+            }
+        };
+        Ok(read.await?)
+    }
+
+    async fn since(&self, room: &Room, after: i64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let query = post_queue::events_sql(Some("$1"), "$2", "ASC", "$3");
+        self.rows(&query, room, after, limit, event_from_row).await
     }
 
     async fn before(
@@ -331,12 +410,13 @@ impl ChatStore for PgStore {
         limit: usize,
     ) -> Result<Vec<Line>, StoreError> {
         let mut lines = self
-            .lines(
-                "SELECT id, screenname, text, created FROM lines
-                 WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+            .rows(
+                "SELECT id, screenname, text, created, edited, revision FROM lines
+                 WHERE room = $1 AND id < $2 AND deleted IS NULL ORDER BY id DESC LIMIT $3",
                 room,
                 before,
                 limit,
+                |row| Ok(line_from_row(row)?),
             )
             .await?;
         lines.reverse();
@@ -365,21 +445,38 @@ impl ChatStore for PgStore {
     }
 }
 
-/// A line from a row whose first four columns are id, screenname, text, created.
+/// A line from a row whose first columns are id, screenname, text, created, edited, revision.
 fn line_from_row(row: &Row) -> Result<Line, tokio_postgres::Error> {
-    Ok(Line {
-        id: row.try_get(0)?,
-        screenname: row.try_get(1)?,
-        text: row.try_get(2)?,
-        created: rfc3339(row.try_get(3)?),
-    })
+    Ok(post_queue::line_from(
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+        row.try_get(5)?,
+    ))
 }
 
-/// [`line_from_row`] with its room in the fifth column.
+/// An event from a row of [`post_queue::EVENT_COLUMNS`].
+fn event_from_row(row: &Row) -> Result<Event, DbError> {
+    let kind: String = row.try_get(1)?;
+    post_queue::event_from(
+        row.try_get(0)?,
+        &kind,
+        row.try_get(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+        row.try_get(5)?,
+        row.try_get(6)?,
+    )
+    .ok_or(DbError::Kind(kind))
+}
+
+/// [`event_from_row`] with its room in the eighth column.
 fn posted_from_row(row: &Row) -> Result<Posted, DbError> {
     Ok(Posted {
-        line: line_from_row(row)?,
-        room: room_from(row.try_get(4)?)?,
+        event: event_from_row(row)?,
+        room: room_from(row.try_get(7)?)?,
     })
 }
 

@@ -13,12 +13,15 @@ mod writer;
 pub use crate::storage::post_queue::{CommitHook, Options};
 pub use schema::{MIGRATIONS, SchemaError, migrate};
 
-use crate::storage::post_queue::rfc3339;
+use crate::storage::post_queue::{self, rfc3339};
+use crate::storage::rules::Rules;
+use app::change::{Change, Event};
 use app::feed::{Feed, Posted, RECENT_LINES};
+use app::identity::{Presented, hold_key};
 use app::line::{Line, NewLine};
 use app::room::{Room, RoomActivity};
-use app::store::{ChatStore, StoreError};
-use rusqlite::{Connection, OpenFlags, Row};
+use app::store::{AccountChange, ChatStore, Identity, LineDelete, LineEdit, StoreError};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,6 +34,7 @@ pub struct SqliteStore {
     writer: Arc<Writer>,
     readers: Arc<ReadPool>,
     feed: Arc<Feed>,
+    rules: Rules,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,9 +72,11 @@ impl SqliteStore {
             .collect::<Result<Vec<_>, rusqlite::Error>>()
             .map_err(|e| open_error(e.into()))?;
 
+        let rules = options.rules.clone();
         let writer =
             Arc::new(Writer::start(conn, feed.clone(), options).map_err(OpenError::Writer)?);
         Ok(Self {
+            rules,
             writer,
             readers: Arc::new(ReadPool {
                 connections: readers,
@@ -96,14 +102,14 @@ impl SqliteStore {
     }
 }
 
-/// The feed as the database stands: its newest lines and every room's newest line.
+/// The feed as the database stands: its newest lines and changes, and every room's newest id.
 fn load_feed(conn: &Connection) -> rusqlite::Result<Feed> {
     let newest_first = conn
-        .prepare("SELECT id, screenname, text, created, room FROM lines ORDER BY id DESC LIMIT ?1")?
+        .prepare(&post_queue::events_sql(None, "0", "DESC", "?1"))?
         .query_map([RECENT_LINES as i64], |row| {
             Ok(Posted {
-                line: line_from_row(row)?,
-                room: room_from(row.get(4)?)?,
+                event: event_from_row(row)?,
+                room: room_from(row.get(7)?)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -123,17 +129,59 @@ fn load_feed(conn: &Connection) -> rusqlite::Result<Feed> {
 #[async_trait::async_trait]
 impl ChatStore for SqliteStore {
     async fn append(&self, line: NewLine) -> Result<Line, StoreError> {
-        self.writer.append(line).await
+        self.writer.queue()?.append(line).await
     }
 
-    async fn since(&self, room: &Room, after: i64, limit: usize) -> Result<Vec<Line>, StoreError> {
+    async fn edit(&self, edit: LineEdit) -> Result<Change, StoreError> {
+        self.writer.queue()?.edit(edit).await
+    }
+
+    async fn delete(&self, delete: LineDelete) -> Result<Change, StoreError> {
+        self.writer.queue()?.delete(delete).await
+    }
+
+    async fn account(&self, change: AccountChange) -> Result<(), StoreError> {
+        self.writer.queue()?.account(change).await
+    }
+
+    async fn identify(&self, secret: &Presented) -> Result<Option<Identity>, StoreError> {
+        let (secret, rules) = (secret.clone(), self.rules.clone());
+        self.read(move |conn| {
+            let found = conn
+                .prepare_cached("SELECT identity, verifier FROM secrets WHERE selector = ?1")?
+                .query_row([&secret.selector[..]], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+                })
+                .optional()?;
+            match found {
+                Some((id, verifier)) if secret.matches(&verifier) => identity(conn, id, &rules),
+                _ => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn holder(&self, screenname: &str) -> Result<Option<Identity>, StoreError> {
+        let (key, rules) = (hold_key(screenname), self.rules.clone());
+        self.read(move |conn| {
+            let holder = conn
+                .prepare_cached("SELECT holder FROM names WHERE key = ?1")?
+                .query_row([key], |row| row.get(0))
+                .optional()?;
+            match holder {
+                Some(id) => identity(conn, id, &rules),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn since(&self, room: &Room, after: i64, limit: usize) -> Result<Vec<Event>, StoreError> {
         let room = room.as_str().to_owned();
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, screenname, text, created FROM lines
-                 WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-            )?;
-            stmt.query_map((room, after, limit as i64), line_from_row)?
+            let mut stmt =
+                conn.prepare_cached(&post_queue::events_sql(Some("?1"), "?2", "ASC", "?3"))?;
+            stmt.query_map((room, after, limit as i64), event_from_row)?
                 .collect()
         })
         .await
@@ -148,8 +196,8 @@ impl ChatStore for SqliteStore {
         let room = room.as_str().to_owned();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, screenname, text, created FROM lines
-                 WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+                "SELECT id, screenname, text, created, edited, revision FROM lines
+                 WHERE room = ?1 AND id < ?2 AND deleted IS NULL ORDER BY id DESC LIMIT ?3",
             )?;
             let mut lines = stmt
                 .query_map((room, before, limit as i64), line_from_row)?
@@ -226,13 +274,60 @@ impl ReadPool {
     }
 }
 
+/// A line from a row whose first columns are id, screenname, text, created, edited, revision.
 fn line_from_row(row: &Row<'_>) -> rusqlite::Result<Line> {
-    Ok(Line {
-        id: row.get(0)?,
-        screenname: row.get(1)?,
-        text: row.get(2)?,
-        created: rfc3339(row.get(3)?),
+    Ok(post_queue::line_from(
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
+}
+
+/// An event from a row of [`post_queue::EVENT_COLUMNS`].
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+    let kind: String = row.get(1)?;
+    post_queue::event_from(
+        row.get(0)?,
+        &kind,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+    )
+    .ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Text,
+            format!("unknown change kind {kind}").into(),
+        )
     })
+}
+
+/// The identity `id`, with the names it holds now.
+fn identity(conn: &Connection, id: i64, rules: &Rules) -> rusqlite::Result<Option<Identity>> {
+    let found = conn
+        .prepare_cached("SELECT moderator, password FROM identities WHERE id = ?1")?
+        .query_row([id], |row| Ok((row.get::<_, bool>(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((moderator, password_hash)) = found else {
+        return Ok(None);
+    };
+    let names = conn
+        .prepare_cached(
+            "SELECT name FROM names WHERE holder = ?1 AND last_post >= ?2 ORDER BY last_post",
+        )?
+        .query_map((id, rules.held_since(rules.now())), |row| row.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(Some(Identity {
+        id,
+        names,
+        moderator,
+        password_hash,
+    }))
 }
 
 /// A stored room name; only valid names are ever stored.

@@ -1,16 +1,22 @@
 //! A real store with a test's hook in front of it: every call is passed on, after the hook has
 //! had its say (a stall the test releases, a fault the test switches on).
 
+use app::change::{Change, Event};
 use app::feed::Feed;
+use app::identity::Presented;
 use app::line::{Line, NewLine};
 use app::room::Room;
-use app::store::{ChatStore, StoreError};
+use app::store::{AccountChange, ChatStore, Identity, LineDelete, LineEdit, StoreError};
 use std::sync::Arc;
 
 /// Which call of the store the hook is asked about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Call {
     Append,
+    Edit,
+    Delete,
+    Account,
+    Identify,
     Since,
     Before,
     Ping,
@@ -41,7 +47,32 @@ impl<H: Hook> ChatStore for HookedStore<H> {
         self.inner.append(line).await
     }
 
-    async fn since(&self, room: &Room, after: i64, limit: usize) -> Result<Vec<Line>, StoreError> {
+    async fn edit(&self, edit: LineEdit) -> Result<Change, StoreError> {
+        self.hook.before(Call::Edit).await?;
+        self.inner.edit(edit).await
+    }
+
+    async fn delete(&self, delete: LineDelete) -> Result<Change, StoreError> {
+        self.hook.before(Call::Delete).await?;
+        self.inner.delete(delete).await
+    }
+
+    async fn account(&self, change: AccountChange) -> Result<(), StoreError> {
+        self.hook.before(Call::Account).await?;
+        self.inner.account(change).await
+    }
+
+    async fn identify(&self, secret: &Presented) -> Result<Option<Identity>, StoreError> {
+        self.hook.before(Call::Identify).await?;
+        self.inner.identify(secret).await
+    }
+
+    async fn holder(&self, screenname: &str) -> Result<Option<Identity>, StoreError> {
+        self.hook.before(Call::Identify).await?;
+        self.inner.holder(screenname).await
+    }
+
+    async fn since(&self, room: &Room, after: i64, limit: usize) -> Result<Vec<Event>, StoreError> {
         self.hook.before(Call::Since).await?;
         self.inner.since(room, after, limit).await
     }

@@ -191,7 +191,7 @@ async fn postgres_stopped_and_restarted_under_load() {
         .await
         .unwrap()
         .iter()
-        .map(|l| l.id)
+        .map(|l| l.id())
         .collect();
     assert!(
         acknowledged.is_subset(&stored),

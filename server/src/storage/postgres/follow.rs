@@ -63,10 +63,9 @@ impl Follower {
 
     async fn read_missing(&self, client: &Object) -> Result<(), DbError> {
         let query = client
-            .prepare_cached(
-                "SELECT id, screenname, text, created, room FROM lines
-                 WHERE id > $1 ORDER BY id LIMIT $2",
-            )
+            .prepare_cached(&crate::storage::post_queue::events_sql(
+                None, "$1", "ASC", "$2",
+            ))
             .await?;
         loop {
             let have = self.feed.newest_overall();

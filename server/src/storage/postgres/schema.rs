@@ -35,6 +35,43 @@ pub const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO rooms (name, newest_id, newest_at)
         SELECT 'general', id, created FROM lines ORDER BY id DESC LIMIT 1;",
+    // 3: identities, held names, edits and deletions (as SQLite's schema 4). Changes take their
+    // ids from `line_counter`, under its lock, like lines.
+    "CREATE TABLE identities (
+        id        BIGSERIAL PRIMARY KEY,
+        password  TEXT,
+        moderator BOOLEAN NOT NULL DEFAULT FALSE,
+        created   BIGINT  NOT NULL
+    );
+    CREATE TABLE secrets (
+        selector BYTEA  PRIMARY KEY,
+        verifier BYTEA  NOT NULL,
+        identity BIGINT NOT NULL REFERENCES identities (id),
+        created  BIGINT NOT NULL
+    );
+    CREATE TABLE names (
+        key       TEXT   PRIMARY KEY,
+        name      TEXT   NOT NULL,
+        holder    BIGINT NOT NULL REFERENCES identities (id),
+        last_post BIGINT NOT NULL
+    );
+    CREATE INDEX names_holder ON names (holder);
+    ALTER TABLE lines ADD COLUMN poster BIGINT REFERENCES identities (id),
+                      ADD COLUMN edited BIGINT,
+                      ADD COLUMN revision BIGINT,
+                      ADD COLUMN deleted BIGINT;
+    CREATE TABLE changes (
+        id      BIGINT PRIMARY KEY,
+        room    TEXT   NOT NULL,
+        line_id BIGINT NOT NULL REFERENCES lines (id),
+        kind    TEXT   NOT NULL CHECK (kind IN ('edited', 'deleted')),
+        text    TEXT,
+        at      BIGINT NOT NULL,
+        by      BIGINT REFERENCES identities (id)
+    );
+    CREATE INDEX changes_room_id ON changes (room, id);
+    CREATE INDEX changes_line ON changes (line_id);
+    ALTER TABLE idempotency ADD COLUMN change_id BIGINT;",
 ];
 
 /// The advisory lock migrations are applied under ("chat" + "mig").

@@ -30,6 +30,46 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     INSERT INTO rooms (name, newest_id, newest_at)
         SELECT 'general', id, created FROM lines ORDER BY id DESC LIMIT 1;",
+    // 4: identities, held names, edits and deletions. A browser's secret is kept as a
+    // selector and the SHA-256 of its token; a name is held under its look-alike key. Lines
+    // know who sent them (none before this), their last edit, and their deletion (text and
+    // name erased, the row kept for its id). Changes take their ids from the lines' sequence
+    // (`sqlite_sequence`), so lines and changes share one order.
+    "CREATE TABLE identities (
+        id        INTEGER PRIMARY KEY,
+        password  TEXT,                       -- argon2id, PHC string
+        moderator INTEGER NOT NULL DEFAULT 0,
+        created   INTEGER NOT NULL
+    );
+    CREATE TABLE secrets (
+        selector BLOB    PRIMARY KEY,
+        verifier BLOB    NOT NULL,            -- SHA-256 of the secret's token
+        identity INTEGER NOT NULL REFERENCES identities (id),
+        created  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE names (
+        key       TEXT    PRIMARY KEY,        -- the look-alike key (NFC, case fold, TR39)
+        name      TEXT    NOT NULL,           -- as its holder last posted it
+        holder    INTEGER NOT NULL REFERENCES identities (id),
+        last_post INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX names_holder ON names (holder);
+    ALTER TABLE lines ADD COLUMN poster   INTEGER REFERENCES identities (id);
+    ALTER TABLE lines ADD COLUMN edited   INTEGER;
+    ALTER TABLE lines ADD COLUMN revision INTEGER;
+    ALTER TABLE lines ADD COLUMN deleted  INTEGER;
+    CREATE TABLE changes (
+        id      INTEGER PRIMARY KEY,
+        room    TEXT    NOT NULL,
+        line_id INTEGER NOT NULL REFERENCES lines (id),
+        kind    TEXT    NOT NULL CHECK (kind IN ('edited', 'deleted')),
+        text    TEXT,
+        at      INTEGER NOT NULL,
+        by      INTEGER REFERENCES identities (id)
+    );
+    CREATE INDEX changes_room_id ON changes (room, id);
+    CREATE INDEX changes_line ON changes (line_id);
+    ALTER TABLE idempotency ADD COLUMN change_id INTEGER;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +104,8 @@ pub fn prepare_writer(conn: &mut Connection) -> Result<(), SchemaError> {
     }
     // FULL: a committed transaction survives a power cut, not only a crash.
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Erased means erased: a deleted line's bytes are overwritten, not left in free pages.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     migrate(conn, MIGRATIONS.len())
 }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::storage::contract_suite::{self, Harness, general, ids, in_room, keyed, line};
+use crate::storage::contract_suite::{self, Harness, general, ids, in_room, keyed, line, lines_of};
 use std::sync::Condvar;
 use std::time::Duration;
 
@@ -18,8 +18,12 @@ impl Sqlite {
 
 #[async_trait::async_trait]
 impl Harness for Sqlite {
-    async fn open(&self) -> Arc<dyn ChatStore> {
-        Arc::new(SqliteStore::open(&self.path).unwrap())
+    async fn open_with(&self, rules: crate::storage::rules::Rules) -> Arc<dyn ChatStore> {
+        let options = Options {
+            rules,
+            ..Options::default()
+        };
+        Arc::new(SqliteStore::open_with(&self.path, options).unwrap())
     }
 }
 
@@ -117,7 +121,7 @@ async fn a_database_from_before_rooms_keeps_every_line_and_id_in_general() {
     );
 
     let store = SqliteStore::open(&path).unwrap();
-    let lines = store.since(&general(), 0, 100).await.unwrap();
+    let lines = lines_of(store.since(&general(), 0, 100).await.unwrap());
     let after: Vec<_> = lines
         .iter()
         .map(|l| {
@@ -216,6 +220,7 @@ fn open_stalled(path: &Path, queue_timeout: Duration) -> (Arc<SqliteStore>, Arc<
     let options = Options {
         queue_timeout: Some(queue_timeout),
         commit_hook: Some(stall.hook()),
+        ..Default::default()
     };
     (
         Arc::new(SqliteStore::open_with(path, options).unwrap()),
@@ -242,7 +247,7 @@ async fn post_stalled(
 }
 
 async fn texts_in_general(store: &SqliteStore) -> Vec<String> {
-    let lines = store.since(&general(), 0, 10).await.unwrap();
+    let lines = lines_of(store.since(&general(), 0, 10).await.unwrap());
     lines.into_iter().map(|l| l.text).collect()
 }
 
@@ -286,7 +291,7 @@ async fn fails_alone_in_its_group(how: &str) {
     );
     // Published as stored: polls answered from memory see them.
     let recent = store.feed().since(&general(), 0, 10).expect("in memory");
-    let recent: Vec<_> = recent.into_iter().map(|l| l.text).collect();
+    let recent: Vec<_> = lines_of(recent).into_iter().map(|l| l.text).collect();
     assert_eq!(recent, ["first", "a", "b", "c", "d"]);
 }
 
