@@ -1,5 +1,6 @@
 //! `server migrate-to <postgres-url> --from <sqlite-file>`: copies a SQLite chat into an empty
-//! PostgreSQL database, every line and idempotency key with its id, rooms included.
+//! PostgreSQL database, every line, change and idempotency key with its id, rooms, identities
+//! and held names included.
 //!
 //! The copy is one transaction: a copy that fails leaves the target as it was (empty), so it
 //! can simply be run again. The source is only read, in one read transaction (one consistent
@@ -100,47 +101,67 @@ pub async fn copy(
         return Err(CopyError::NotEmpty(held));
     }
     let mut copied = Copied::default();
+    copy_identities(&source, &tx).await?;
 
     let insert_lines = tx
         .prepare(
-            "INSERT INTO lines (id, room, screenname, text, created)
-             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[])",
+            "INSERT INTO lines (id, room, screenname, text, created, poster, edited, revision, deleted)
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[],
+                                  $6::int8[], $7::int8[], $8::int8[], $9::int8[])",
         )
         .await?;
     let mut read = source.prepare(
-        "SELECT id, room, screenname, text, created FROM lines WHERE id > ?1 ORDER BY id LIMIT ?2",
+        "SELECT id, room, screenname, text, created, poster, edited, revision, deleted
+         FROM lines WHERE id > ?1 ORDER BY id LIMIT ?2",
     )?;
     let mut last = 0_i64;
     loop {
-        let mut cols = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut cols = LineColumns::default();
         let rows = read.query_map((last, CHUNK as i64), |row| {
             Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, i64>(4)?,
+                (row.get::<_, i64>(0)?, row.get::<_, String>(1)?),
+                (row.get::<_, String>(2)?, row.get::<_, String>(3)?),
+                (row.get::<_, i64>(4)?, row.get(5)?),
+                (row.get(6)?, row.get(7)?, row.get(8)?),
             ))
         })?;
         for row in rows {
-            let (id, room, name, text, created) = row?;
-            cols.0.push(id);
-            cols.1.push(room);
-            cols.2.push(name);
-            cols.3.push(text);
-            cols.4.push(created);
+            let ((id, room), (name, text), (created, poster), (edited, revision, deleted)) = row?;
+            cols.ids.push(id);
+            cols.rooms.push(room);
+            cols.names.push(name);
+            cols.texts.push(text);
+            cols.created.push(created);
+            cols.posters.push(poster);
+            cols.edited.push(edited);
+            cols.revisions.push(revision);
+            cols.deleted.push(deleted);
         }
-        let Some(&newest) = cols.0.last() else { break };
+        let Some(&newest) = cols.ids.last() else {
+            break;
+        };
         last = newest;
         copied.lines += tx
             .execute(
                 &insert_lines,
-                &[&cols.0, &cols.1, &cols.2, &cols.3, &cols.4],
+                &[
+                    &cols.ids,
+                    &cols.rooms,
+                    &cols.names,
+                    &cols.texts,
+                    &cols.created,
+                    &cols.posters,
+                    &cols.edited,
+                    &cols.revisions,
+                    &cols.deleted,
+                ],
             )
             .await?;
         after_chunk(copied.lines)?;
     }
 
+    copy_changes(&source, &tx).await?;
+    copy_names(&source, &tx).await?;
     copied.keys = copy_keys(&source, &tx).await?;
     copied.rooms = copy_rooms(&source, &tx).await?;
     // The highest id the source ever gave, not the highest it still holds: ids of lines that
@@ -190,29 +211,193 @@ async fn copy_keys(
 ) -> Result<u64, CopyError> {
     let insert = tx
         .prepare(
-            "INSERT INTO idempotency (key, line_id, created)
-             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[])",
+            "INSERT INTO idempotency (key, line_id, created, change_id)
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[])",
         )
         .await?;
     let mut read = source.prepare(
-        "SELECT key, line_id, created FROM idempotency WHERE key > ?1 ORDER BY key LIMIT ?2",
+        "SELECT key, line_id, created, change_id FROM idempotency
+         WHERE key > ?1 ORDER BY key LIMIT ?2",
     )?;
     let (mut last, mut copied) = (String::new(), 0);
     loop {
-        let mut cols = (Vec::<String>::new(), Vec::<i64>::new(), Vec::<i64>::new());
+        let mut cols = (
+            Vec::<String>::new(),
+            Vec::<i64>::new(),
+            Vec::<i64>::new(),
+            Vec::<Option<i64>>::new(),
+        );
         for row in read.query_map((&last, CHUNK as i64), |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
         })? {
-            let (key, id, created) = row?;
+            let (key, id, created, change) = row?;
             cols.0.push(key);
             cols.1.push(id);
             cols.2.push(created);
+            cols.3.push(change);
         }
         let Some(newest) = cols.0.last() else { break };
         last.clone_from(newest);
-        copied += tx.execute(&insert, &[&cols.0, &cols.1, &cols.2]).await?;
+        copied += tx
+            .execute(&insert, &[&cols.0, &cols.1, &cols.2, &cols.3])
+            .await?;
     }
     Ok(copied)
+}
+
+/// The lines' columns, as sent.
+#[derive(Default)]
+struct LineColumns {
+    ids: Vec<i64>,
+    rooms: Vec<String>,
+    names: Vec<String>,
+    texts: Vec<String>,
+    created: Vec<i64>,
+    posters: Vec<Option<i64>>,
+    edited: Vec<Option<i64>>,
+    revisions: Vec<Option<i64>>,
+    deleted: Vec<Option<i64>>,
+}
+
+/// Identities and their secrets (before the lines, which refer to them); the identities'
+/// sequence goes on after the greatest id copied.
+async fn copy_identities(
+    source: &Connection,
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<(), CopyError> {
+    let mut cols = (
+        Vec::<i64>::new(),
+        Vec::<Option<String>>::new(),
+        Vec::<bool>::new(),
+        Vec::<i64>::new(),
+    );
+    let mut read = source.prepare("SELECT id, password, moderator, created FROM identities")?;
+    for row in read.query_map([], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+    })? {
+        let (id, password, moderator, created) = row?;
+        cols.0.push(id);
+        cols.1.push(password);
+        cols.2.push(moderator);
+        cols.3.push(created);
+    }
+    tx.execute(
+        "INSERT INTO identities (id, password, moderator, created)
+         SELECT * FROM UNNEST($1::int8[], $2::text[], $3::bool[], $4::int8[])",
+        &[&cols.0, &cols.1, &cols.2, &cols.3],
+    )
+    .await?;
+    tx.execute(
+        "SELECT setval(pg_get_serial_sequence('identities', 'id'),
+                       GREATEST((SELECT max(id) FROM identities), 1))",
+        &[],
+    )
+    .await?;
+    let mut cols = (
+        Vec::<Vec<u8>>::new(),
+        Vec::<Vec<u8>>::new(),
+        Vec::<i64>::new(),
+        Vec::<i64>::new(),
+    );
+    let mut read = source.prepare("SELECT selector, verifier, identity, created FROM secrets")?;
+    for row in read.query_map([], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+    })? {
+        let (selector, verifier, identity, created) = row?;
+        cols.0.push(selector);
+        cols.1.push(verifier);
+        cols.2.push(identity);
+        cols.3.push(created);
+    }
+    tx.execute(
+        "INSERT INTO secrets (selector, verifier, identity, created)
+         SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::int8[], $4::int8[])",
+        &[&cols.0, &cols.1, &cols.2, &cols.3],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn copy_names(
+    source: &Connection,
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<(), CopyError> {
+    let mut cols = (
+        Vec::<String>::new(),
+        Vec::<String>::new(),
+        Vec::<i64>::new(),
+        Vec::<i64>::new(),
+    );
+    let mut read = source.prepare("SELECT key, name, holder, last_post FROM names")?;
+    for row in read.query_map([], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+    })? {
+        let (key, name, holder, last_post) = row?;
+        cols.0.push(key);
+        cols.1.push(name);
+        cols.2.push(holder);
+        cols.3.push(last_post);
+    }
+    tx.execute(
+        "INSERT INTO names (key, name, holder, last_post)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[])",
+        &[&cols.0, &cols.1, &cols.2, &cols.3],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn copy_changes(
+    source: &Connection,
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<(), CopyError> {
+    let insert = tx
+        .prepare(
+            "INSERT INTO changes (id, room, line_id, kind, text, at, by)
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::text[], $5::text[],
+                                  $6::int8[], $7::int8[])",
+        )
+        .await?;
+    let mut read = source.prepare(
+        "SELECT id, room, line_id, kind, text, at, by FROM changes WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let mut last = 0_i64;
+    loop {
+        let mut cols = (
+            Vec::<i64>::new(),
+            Vec::<String>::new(),
+            Vec::<i64>::new(),
+            Vec::<String>::new(),
+            Vec::<Option<String>>::new(),
+            Vec::<i64>::new(),
+            Vec::<Option<i64>>::new(),
+        );
+        for row in read.query_map((last, CHUNK as i64), |row| {
+            Ok((
+                (row.get(0)?, row.get(1)?, row.get(2)?),
+                (row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?),
+            ))
+        })? {
+            let ((id, room, line), (kind, text, at, by)) = row?;
+            cols.0.push(id);
+            cols.1.push(room);
+            cols.2.push(line);
+            cols.3.push(kind);
+            cols.4.push(text);
+            cols.5.push(at);
+            cols.6.push(by);
+        }
+        let Some(&newest) = cols.0.last() else { break };
+        last = newest;
+        tx.execute(
+            &insert,
+            &[
+                &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn copy_rooms(

@@ -387,6 +387,72 @@ async fn migrate_to_copies_everything_and_can_be_run_again() {
     ));
 }
 
+/// Identities, held names, edits and deletions come along, and go on working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_to_copies_identities_names_and_changes() {
+    use crate::storage::contract_suite::{as_name, identity_of, newcomer};
+    use app::store::{LineDelete, LineEdit};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chat.sqlite3");
+    let (poster, secret) = newcomer();
+    let (kept, gone, before) = {
+        let sqlite: Arc<dyn ChatStore> =
+            Arc::new(crate::storage::sqlite::SqliteStore::open(&file).unwrap());
+        let kept = sqlite
+            .append(as_name("ann", "helo").by(poster))
+            .await
+            .unwrap();
+        let ann = identity_of(&sqlite, &secret).await;
+        let edit = LineEdit {
+            line: kept.id,
+            text: "hello".into(),
+            by: ann,
+            key: None,
+        };
+        sqlite.edit(edit).await.unwrap();
+        let gone = sqlite
+            .append(as_name("ann", "oops").by(app::identity::Poster::Known(ann)))
+            .await
+            .unwrap();
+        let delete = LineDelete {
+            line: gone.id,
+            by: ann,
+            moderator: false,
+        };
+        sqlite.delete(delete).await.unwrap();
+        let before = sqlite.since(&general(), 0, 10).await.unwrap();
+        sqlite.close().await;
+        (kept, gone, before)
+    };
+    let url = sandbox::fresh_database().await;
+    migrate_to::copy(&file, &url, |_| Ok(())).await.unwrap();
+    let store: Arc<dyn ChatStore> =
+        Arc::new(PgStore::open(&url, 2, Default::default()).await.unwrap());
+    assert_eq!(store.since(&general(), 0, 10).await.unwrap(), before);
+    let me = store
+        .identify(&secret)
+        .await
+        .unwrap()
+        .expect("the secret came along");
+    assert_eq!(me.names, ["ann"]);
+    // The line is still its poster's, and the name its holder's.
+    let edit = LineEdit {
+        line: kept.id,
+        text: "hello again".into(),
+        by: me.id,
+        key: None,
+    };
+    assert!(store.edit(edit).await.unwrap().id > gone.id);
+    assert!(matches!(
+        store.append(as_name("ann", "me?").by(newcomer().0)).await,
+        Err(StoreError::NameTaken(_))
+    ));
+    // New identities do not take a copied one's id.
+    let (bob, bob_secret) = newcomer();
+    store.append(as_name("bob", "hi").by(bob)).await.unwrap();
+    assert!(identity_of(&store, &bob_secret).await > me.id);
+}
+
 /// `migrate-to` reads one snapshot of the source, read-only, and sets the id counter from the
 /// highest id the source ever gave.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -325,3 +325,68 @@ async fn a_post_taken_by_the_writer_is_answered_with_its_outcome_however_long_it
         [taken.id]
     );
 }
+
+/// Whether `needle` is anywhere in the file at `path` (absent files hold nothing).
+fn file_holds(path: &Path, needle: &str) -> bool {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_lines_text_leaves_the_database_file_and_its_wal() {
+    use crate::storage::contract_suite::{as_name, identity_of, newcomer};
+    use app::store::{LineDelete, LineEdit};
+    // Long texts: SQLite often overwrites a short cell's bytes anyway, which would hide what
+    // secure_delete does.
+    let first = format!("first-words-QX7 {}", "a".repeat(80));
+    let second = format!("second-words-QX7 {}", "b".repeat(80));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.sqlite3");
+    let wal = path.with_extension("sqlite3-wal");
+    let store: Arc<dyn ChatStore> = Arc::new(SqliteStore::open(&path).unwrap());
+    // Lines before it, so that its page holds other rows (a page rewritten whole would hide
+    // what secure_delete does).
+    for i in 0..20 {
+        store.append(line(&format!("filler {i}"))).await.unwrap();
+    }
+    let (poster, secret) = newcomer();
+    let said = store
+        .append(as_name("ann", &first).by(poster))
+        .await
+        .unwrap();
+    let ann = identity_of(&store, &secret).await;
+    let edit = LineEdit {
+        line: said.id,
+        text: second.clone(),
+        by: ann,
+        key: None,
+    };
+    store.edit(edit).await.unwrap();
+    let checkpoint = || {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+    };
+    checkpoint();
+    assert!(file_holds(&path, &second), "the test reads the file");
+    let delete = LineDelete {
+        line: said.id,
+        by: ann,
+        moderator: false,
+    };
+    store.delete(delete).await.unwrap();
+    // While it runs: once checkpointed, neither the file nor its WAL holds either text.
+    checkpoint();
+    // Any part of them (a shorter row written over one's start leaves the rest).
+    let tails = [&first[first.len() - 30..], &second[second.len() - 30..]];
+    for words in tails {
+        assert!(!file_holds(&path, words), "{words} in the database");
+        assert!(!file_holds(&wal, words), "{words} in the WAL");
+    }
+    // And after a clean stop, which removes the WAL.
+    store.close().await;
+    assert!(!wal.exists());
+    for words in tails {
+        assert!(!file_holds(&path, words), "{words} after the stop");
+    }
+}
