@@ -51,7 +51,7 @@ mod server {
     }
 
     /// What the store sees of a secret: the selector and the token's digest.
-    #[derive(Clone, Debug, PartialEq, Eq)]
+    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
     pub struct Presented {
         pub selector: [u8; 16],
         pub verifier: [u8; 32],

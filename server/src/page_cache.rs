@@ -1,6 +1,8 @@
-//! Rendered pages, kept until a line changes them. A room's page follows from the lines (the
-//! active rooms follow from them too) and from the reader's remembered name, nothing else: so it
-//! is rendered once per path and name while no line arrives, and served from memory meanwhile.
+//! Rendered pages, kept until a line or a change changes them. A room's page follows from the
+//! lines (the active rooms follow from them too), the reader's remembered name and identity,
+//! nothing else: so it is rendered once per path, name and identity while nothing arrives, and
+//! served from memory meanwhile. A deletion drops every page rendered before it at once, so no
+//! erased text stays in memory.
 //!
 //! Every response still gets its own Content-Security-Policy nonce: a page is kept as the text
 //! between the places of the nonce it was rendered with (random, drawn after every line in it
@@ -47,6 +49,8 @@ struct Pages {
 struct Key {
     path: String,
     name: Option<String>,
+    /// The reader's identity secret, as the store sees it (the page shows what it holds).
+    identity: Option<app::identity::Presented>,
 }
 
 /// A rendered page, split where its nonce was.
@@ -61,10 +65,26 @@ struct Page {
 
 impl PageCache {
     pub fn new(feed: Arc<Feed>) -> Arc<Self> {
-        Arc::new(Self {
+        let mut erasures = feed.erasures();
+        let cache = Arc::new(Self {
             feed,
             pages: Mutex::default(),
-        })
+        });
+        let weak = Arc::downgrade(&cache);
+        tokio::spawn(async move {
+            while erasures.changed().await.is_ok() {
+                let Some(cache) = weak.upgrade() else { break };
+                cache.drop_outdated();
+            }
+        });
+        cache
+    }
+
+    /// Forgets every page older than the newest event (after a deletion: they may show it).
+    fn drop_outdated(&self) {
+        let current = self.feed.newest_overall();
+        let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
+        pages.kept.retain(|_, (page, _)| page.version == current);
     }
 
     fn get(&self, key: &Key, version: i64) -> Option<Arc<Page>> {
@@ -144,8 +164,9 @@ fn page_key(request: &Request) -> Option<Key> {
     }
     Some(Key {
         path: path.to_owned(),
-        // Read as the page reads it, so a page is kept under the name it shows.
+        // Read as the page reads them, so a page is kept under the name and identity it shows.
         name: screen_name::request::in_headers(request.headers()),
+        identity: app::identity::in_headers(request.headers()).map(|s| s.presented()),
     })
 }
 
@@ -367,13 +388,48 @@ mod tests {
         feed.publish(vec![app::feed::Posted::line(room, line)]);
     }
 
-    #[test]
-    fn pages_kept_stay_current_and_bounded_and_outdated_ones_go_first() {
+    #[tokio::test]
+    async fn a_deletion_drops_every_page_rendered_before_it() {
+        let feed = Arc::new(Feed::empty());
+        let cache = PageCache::new(feed.clone());
+        line(&feed, 1);
+        let key = Key {
+            path: "/".to_owned(),
+            name: None,
+            identity: None,
+        };
+        cache.keep(key.clone(), Arc::new(page(1, "shows line 1", "N")));
+        let mut erasures = feed.erasures();
+        let deletion = app::change::Change {
+            id: 2,
+            line: 1,
+            kind: app::change::ChangeKind::Deleted,
+            text: None,
+            at: "2026-11-26T10:01:00Z".into(),
+        };
+        feed.publish(vec![app::feed::Posted::change(
+            app::room::Room::general(),
+            deletion,
+        )]);
+        erasures.changed().await.unwrap();
+        // The cache's watcher runs on this (one-threaded) runtime whenever the test yields.
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            cache.pages.lock().unwrap().kept.is_empty(),
+            "dropped, not just outdated"
+        );
+    }
+
+    #[tokio::test]
+    async fn pages_kept_stay_current_and_bounded_and_outdated_ones_go_first() {
         let feed = Arc::new(Feed::empty());
         let cache = PageCache::new(feed.clone());
         let key = |i: usize| Key {
             path: "/".to_owned(),
             name: Some(format!("reader{i}")),
+            identity: None,
         };
         line(&feed, 1);
         cache.keep(key(0), Arc::new(page(1, "old", "N")));

@@ -14,6 +14,8 @@ const POSTERS: usize = 8;
 fn server(database: &std::ffi::OsStr) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
     command
+        // Posters share names without cookies: names are not held here (names.rs holds them).
+        .args(["--name-hold-days", "0"])
         .args(["--addr", "127.0.0.1:0", "--post-rate", "0", "--database"])
         .arg(database);
     command

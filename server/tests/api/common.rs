@@ -25,7 +25,9 @@ pub struct TestServer {
 type Configure = Box<dyn FnOnce(&mut Config)>;
 
 /// How a [`TestServer`] is made: by default the SQLite store on a new, empty database in a
-/// temporary folder, with the defaults of every flag (never the `CHAT_*` environment).
+/// temporary folder, with the defaults of every flag (never the `CHAT_*` environment) but one:
+/// names are not held, since the tests of other promises post under one name from many clients
+/// ([`Builder::holding_names`] turns it on, as it is by default).
 #[derive(Default)]
 #[must_use]
 pub struct Builder {
@@ -58,6 +60,12 @@ impl Builder {
         self
     }
 
+    /// Names held for the default period, as a server holds them by default.
+    pub fn holding_names(self) -> Self {
+        let days = Config::defaults().name_hold_days;
+        self.config(move |config| config.name_hold_days = days)
+    }
+
     /// Changes the configuration.
     pub fn config(mut self, configure: impl FnOnce(&mut Config) + 'static) -> Self {
         self.configure.push(Box::new(configure));
@@ -69,6 +77,7 @@ impl Builder {
         config.addr = Some("127.0.0.1:0".parse().unwrap());
         // Stopping a test server need not wait for a balancer to notice.
         config.drain_seconds = 0;
+        config.name_hold_days = 0;
         for configure in self.configure {
             configure(&mut config);
         }
@@ -80,12 +89,14 @@ impl Builder {
                 (Some(dir), database)
             }
         };
+        let options = server::storage::post_queue::Options {
+            rules: config.rules(),
+            ..Default::default()
+        };
         let store: Arc<dyn ChatStore> = match (self.store, self.postgres) {
             (Some(store), _) => store,
-            (None, Some(url)) => {
-                Arc::new(PgStore::open(&url, 8, Default::default()).await.unwrap())
-            }
-            (None, None) => Arc::new(SqliteStore::open(&database).unwrap()),
+            (None, Some(url)) => Arc::new(PgStore::open(&url, 8, options).await.unwrap()),
+            (None, None) => Arc::new(SqliteStore::open_with(&database, options).unwrap()),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let stopped = async {
@@ -171,6 +182,18 @@ impl TestServer {
         self.send(&form).await
     }
 
+    /// A browser of its own: it keeps the cookies the server sets (its identity).
+    pub fn browser(&self) -> Browser {
+        Browser {
+            base: self.base.clone(),
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
     pub async fn poll(&self, query: &str) -> (StatusCode, Value) {
         let res = self
             .client
@@ -188,6 +211,55 @@ impl Drop for TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// A SQLite store at `path`, with names not held (as [`Builder`] makes its own).
+pub fn sqlite_store(path: &Path) -> SqliteStore {
+    let options = server::storage::post_queue::Options {
+        rules: server::storage::rules::Rules {
+            name_hold: None,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    SqliteStore::open_with(path, options).unwrap()
+}
+
+/// A client that keeps its cookies, as a browser does.
+pub struct Browser {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl Browser {
+    /// Posts `form` to `path` (`/api/...`): the status and the JSON answer.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap())
+    }
+
+    pub async fn send(&self, screenname: &str, text: &str) -> (StatusCode, Value) {
+        self.post("/api/send", &[("screenname", screenname), ("text", text)])
+            .await
+    }
+
+    pub async fn me(&self) -> Value {
+        let res = self
+            .client
+            .get(format!("{}/api/me", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
     }
 }
 
@@ -339,7 +411,7 @@ impl Hook for StallHistory {
 pub type StalledReads = HookedStore<StallHistory>;
 
 pub fn stalled_reads(dir: &tempfile::TempDir) -> Arc<StalledReads> {
-    let inner = SqliteStore::open(&dir.path().join("chat.sqlite3")).unwrap();
+    let inner = sqlite_store(&dir.path().join("chat.sqlite3"));
     HookedStore::new(
         Arc::new(inner),
         StallHistory {

@@ -16,6 +16,8 @@ const KILL_ROUNDS: usize = 10;
 fn spawn_server(db: &TestDb) -> (Child, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
     command
+        // Posters share names without cookies: names are not held here (names.rs holds them).
+        .args(["--name-hold-days", "0"])
         .args(["--addr", "127.0.0.1:0", "--database"])
         .arg(db.arg());
     spawn_listening(command)

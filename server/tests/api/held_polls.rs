@@ -66,7 +66,7 @@ async fn a_held_poll_that_waits_out_answers_the_empty_batch() {
     let (status, batch) = server.poll("?after=0&wait=1").await;
     let took = asked.elapsed();
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(batch, json!({"lines": [], "cursor": 0}));
+    assert_eq!(batch, json!({"lines": [], "changes": [], "cursor": 0}));
     assert!(
         took >= Duration::from_secs(1),
         "answered after {took:?}, before its wait"
@@ -155,7 +155,7 @@ async fn past_the_cap_polls_are_answered_at_once_not_refused() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         batch,
-        json!({"lines": [], "cursor": 0}),
+        json!({"lines": [], "changes": [], "cursor": 0}),
         "as if it had not asked to wait"
     );
     server.send(&[("screenname", "ann"), ("text", "x")]).await;
@@ -181,7 +181,7 @@ async fn stopping_answers_every_held_poll_at_once() {
     for poll in polls {
         let (status, batch) = poll.await.unwrap();
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(batch, json!({"lines": [], "cursor": 0}));
+        assert_eq!(batch, json!({"lines": [], "changes": [], "cursor": 0}));
     }
     // Nothing waits out its 30 s: the promise is a stop within 5 s.
     let took = asked.elapsed();

@@ -26,7 +26,7 @@ async fn post_then_poll_over_http() {
 
     let (status, empty) = server.poll("").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(empty, json!({"lines": [], "cursor": 0}));
+    assert_eq!(empty, json!({"lines": [], "changes": [], "cursor": 0}));
 
     let (status, line) = server
         .send(&[("screenname", " ann "), ("text", "hi there")])
@@ -55,7 +55,7 @@ async fn post_then_poll_over_http() {
     // Nothing newer: no lines, and the cursor stays where it was.
     let (status, none) = server.poll("?after=2").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(none, json!({"lines": [], "cursor": 2}));
+    assert_eq!(none, json!({"lines": [], "changes": [], "cursor": 2}));
 }
 
 #[tokio::test]
@@ -238,7 +238,7 @@ async fn an_empty_poll_answered_from_memory_looks_like_any_other_answer() {
     }
     assert_eq!(
         fast.json::<Value>().await.unwrap(),
-        json!({"lines": [], "cursor": 1})
+        json!({"lines": [], "changes": [], "cursor": 1})
     );
 }
 
@@ -253,7 +253,13 @@ async fn a_post_remembers_the_name_and_the_page_prefills_it() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("chat_name="))
+        .expect("the name is remembered");
     assert!(
         cookie.starts_with("chat_name=Zo%C3%AB%20Smith;"),
         "{cookie}"

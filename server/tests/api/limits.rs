@@ -5,7 +5,6 @@ use crate::common::{TestServer, ids, stalled_reads, unpooled_client};
 use app::store::StoreError;
 use reqwest::StatusCode;
 use serde_json::Value;
-use server::storage::sqlite::SqliteStore;
 use server::testing::hooked_store::{Call, Hook, HookedStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -218,7 +217,7 @@ impl Hook for CountPings {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_readiness_checks_costs_the_store_one_query_a_second() {
     let dir = tempfile::tempdir().unwrap();
-    let inner = SqliteStore::open(&dir.path().join("chat.sqlite3")).unwrap();
+    let inner = crate::common::sqlite_store(&dir.path().join("chat.sqlite3"));
     let store = HookedStore::new(Arc::new(inner), CountPings(AtomicUsize::new(0)));
     let server = Arc::new(TestServer::builder().store(store.clone()).start().await);
     let started = Instant::now();

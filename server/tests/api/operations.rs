@@ -12,6 +12,8 @@ fn start(dir: &tempfile::TempDir) -> Logged {
     command
         .args(["--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
         .args(["--log-format", "json", "--drain-seconds", "3"])
+        // Posters share names without cookies: names are not held here (names.rs holds them).
+        .args(["--name-hold-days", "0"])
         .args(["--trusted-proxy", "127.0.0.1"])
         .arg("--database")
         .arg(dir.path().join("chat.sqlite3"));

@@ -5,7 +5,6 @@ use app::store::Backend;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, COOKIE};
 use server::config::Config;
-use server::storage::sqlite::SqliteStore;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -27,7 +26,9 @@ async fn pages_render_while_other_servers_are_built() {
         let building = building.clone();
         let dir = tempfile::tempdir().unwrap();
         let backend = Backend {
-            store: Arc::new(SqliteStore::open(&dir.path().join("other.sqlite3")).unwrap()),
+            store: Arc::new(crate::common::sqlite_store(
+                &dir.path().join("other.sqlite3"),
+            )),
             poll_ms: 2000,
             history: 50,
         };

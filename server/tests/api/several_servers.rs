@@ -16,6 +16,8 @@ const PAUSES: usize = 20;
 fn spawn_server(database: &std::ffi::OsStr) -> (Child, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
     command
+        // Posters share names without cookies: names are not held here (names.rs holds them).
+        .args(["--name-hold-days", "0"])
         .args(["--addr", "127.0.0.1:0", "--post-rate", "0", "--database"])
         .arg(database);
     spawn_listening(command)

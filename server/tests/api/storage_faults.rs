@@ -4,7 +4,6 @@
 use crate::common::{TestServer, ids};
 use app::store::StoreError;
 use reqwest::StatusCode;
-use server::storage::sqlite::SqliteStore;
 use server::testing::hooked_store::{Call, Hook, HookedStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +26,7 @@ impl Hook for FailingWrites {
 #[tokio::test]
 async fn a_failing_store_gives_503_keeps_polls_working_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let inner = SqliteStore::open(&dir.path().join("chat.sqlite3")).unwrap();
+    let inner = crate::common::sqlite_store(&dir.path().join("chat.sqlite3"));
     let store = HookedStore::new(
         Arc::new(inner),
         FailingWrites {

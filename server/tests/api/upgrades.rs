@@ -47,6 +47,8 @@ async fn contents(db: &TestDb) -> Vec<u8> {
 fn server(db: &TestDb) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
     command
+        // Posters share names without cookies: names are not held here (names.rs holds them).
+        .args(["--name-hold-days", "0"])
         .args(["--addr", "127.0.0.1:0", "--database"])
         .arg(db.arg())
         .env("RUST_LOG", "info")

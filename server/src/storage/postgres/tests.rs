@@ -215,6 +215,39 @@ impl Gate {
     }
 }
 
+/// Two first posts with one name on two servers at once: server A holds its transaction open
+/// (the name decided in it), server B posts the same name meanwhile. One holder, one refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_racing_for_one_name_give_one_holder() {
+    use crate::storage::contract_suite::{as_name, newcomer};
+    let gate = Arc::new(Gate::default());
+    let url = sandbox::fresh_database().await;
+    let a = Pg::gated(url.clone(), &gate).open().await;
+    let b = Pg::on(url).open().await;
+    let (first, first_secret) = newcomer();
+    let from_a = tokio::spawn({
+        let a = a.clone();
+        async move { a.append(as_name("ann", "from a").by(first)).await }
+    });
+    gate.wait_until_held();
+    let from_b = tokio::spawn({
+        let b = b.clone();
+        async move { b.append(as_name("ANN", "from b").by(newcomer().0)).await }
+    });
+    gate.release();
+    assert!(from_a.await.unwrap().is_ok());
+    assert!(matches!(
+        from_b.await.unwrap(),
+        Err(StoreError::NameTaken(name)) if name == "ANN"
+    ));
+    let holder = b.holder("ann").await.unwrap().unwrap();
+    assert_eq!(
+        Some(holder.id),
+        a.identify(&first_secret).await.unwrap().map(|i| i.id)
+    );
+    assert_eq!(ids(&b.since(&general(), 0, 10).await.unwrap()).len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_retried_on_another_server_returns_the_first_line() {
     let pg = Pg::new().await;
