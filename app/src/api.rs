@@ -103,12 +103,15 @@ pub struct ChatSnapshot {
     pub before: Option<i64>,
     /// How often to poll, in milliseconds.
     pub poll_ms: u32,
-    /// The recently active rooms.
+    /// The recently active rooms (read by the server's rendering alone, as `me`).
+    #[cfg(feature = "ssr")]
     pub rooms: Vec<RoomActivity>,
     /// The reader's screen name, remembered from their last post.
     pub screenname: Option<String>,
-    /// What the reader's identity holds.
-    #[serde(default)]
+    /// What the reader's identity holds: read by the server's rendering alone (which lines get
+    /// Edit and Delete, the account's forms), so the browser's copy leaves it out and the wasm
+    /// carries no reader for it.
+    #[cfg(feature = "ssr")]
     pub me: Me,
 }
 

@@ -11,6 +11,7 @@
 //! back to the newest lines, which then include it.
 
 use crate::api::Batch;
+use crate::change::{Change, ChangeKind};
 use crate::line::Line;
 
 /// The most lines kept in the DOM.
@@ -81,17 +82,44 @@ impl ChatLog {
         self.missed
     }
 
-    /// Takes a poll answer; returns how many lines were new to the page.
+    /// Takes a poll answer; returns how many lines were new to the page. Its changes apply
+    /// after its lines (each is newer than every line it changes).
     pub fn apply(&mut self, batch: Batch) -> usize {
+        let added = self.take_lines(batch.lines, batch.cursor);
+        for change in batch.changes {
+            self.change(&change);
+        }
+        added
+    }
+
+    /// An edit or deletion: applied to the line if the page shows it, and only if it is newer
+    /// than what the page shows of it (a line loaded later may show a later text already).
+    pub fn change(&mut self, change: &Change) {
+        for lines in [&mut self.lines, &mut self.arrived] {
+            let Some(at) = lines.iter().position(|l| l.id == change.line) else {
+                continue;
+            };
+            match change.kind {
+                ChangeKind::Deleted => {
+                    lines.remove(at);
+                }
+                ChangeKind::Edited if change.id > lines[at].version() => {
+                    let line = &mut lines[at];
+                    line.text = change.text.clone().unwrap_or_default();
+                    line.edited = Some(change.at.clone());
+                    line.revision = Some(change.id);
+                }
+                ChangeKind::Edited => {}
+            }
+        }
+    }
+
+    fn take_lines(&mut self, lines: Vec<Line>, batch_cursor: i64) -> usize {
         let cursor = self.cursor;
         // Lines at or below the cursor were delivered already: a late or repeated answer must
         // not bring back lines that have scrolled out of view.
-        let fresh: Vec<Line> = batch
-            .lines
-            .into_iter()
-            .filter(|line| line.id > cursor)
-            .collect();
-        self.cursor = self.cursor.max(batch.cursor);
+        let fresh: Vec<Line> = lines.into_iter().filter(|line| line.id > cursor).collect();
+        self.cursor = self.cursor.max(batch_cursor);
         if !self.following {
             self.missed += fresh.len();
             let added = fresh.len();
@@ -142,9 +170,12 @@ impl ChatLog {
         };
     }
 
+    /// Adds `line`, or shows its newer text if the page has it already.
     fn insert(&mut self, line: Line) {
-        if let Err(at) = self.lines.binary_search_by_key(&line.id, |l| l.id) {
-            self.lines.insert(at, line);
+        match self.lines.binary_search_by_key(&line.id, |l| l.id) {
+            Ok(at) if line.version() > self.lines[at].version() => self.lines[at] = line,
+            Ok(_) => {}
+            Err(at) => self.lines.insert(at, line),
         }
     }
 
@@ -160,6 +191,60 @@ impl ChatLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::change::Event;
+
+    /// A poll's answer of `lines` after `after`.
+    fn batch(after: i64, lines: Vec<Line>) -> Batch {
+        Batch::new(after, lines.into_iter().map(Event::Line).collect())
+    }
+
+    fn change(id: i64, line: i64, kind: ChangeKind, text: Option<&str>) -> Change {
+        Change {
+            id,
+            line,
+            kind,
+            text: text.map(str::to_owned),
+            at: "2026-11-23T10:05:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn changes_edit_and_remove_the_lines_shown_and_never_go_back() {
+        let mut log = ChatLog::new(samples(1..=3), false);
+        let edit = change(4, 2, ChangeKind::Edited, Some("fixed"));
+        let mut answer = batch(3, vec![]);
+        answer.changes = vec![edit.clone(), change(5, 3, ChangeKind::Deleted, None)];
+        answer.cursor = 5;
+        assert_eq!(log.apply(answer), 0);
+        assert_eq!(ids(&log), [1, 2]);
+        assert_eq!(log.lines()[1].text, "fixed");
+        assert_eq!(
+            log.lines()[1].edited.as_deref(),
+            Some("2026-11-23T10:05:00Z")
+        );
+        assert_eq!(log.cursor(), 5);
+        // A later text loaded some other way is not undone by an earlier change.
+        let mut later = Line::sample(1);
+        later.text = "newest".into();
+        later.revision = Some(9);
+        let mut log = ChatLog::new(vec![later], false);
+        log.change(&change(6, 1, ChangeKind::Edited, Some("older")));
+        assert_eq!(log.lines()[0].text, "newest");
+        // A change of a line the page does not show changes nothing.
+        log.change(&change(7, 42, ChangeKind::Deleted, None));
+        assert_eq!(ids(&log), [1]);
+    }
+
+    #[test]
+    fn a_line_delivered_again_with_a_newer_text_shows_it() {
+        let mut log = ChatLog::new(samples(1..=1), false);
+        log.insert_own(Line::sample(2));
+        let mut edited = Line::sample(2);
+        edited.text = "edited".into();
+        edited.revision = Some(3);
+        log.apply(batch(1, vec![edited]));
+        assert_eq!(log.lines()[1].text, "edited");
+    }
 
     fn ids(log: &ChatLog) -> Vec<i64> {
         log.lines().iter().map(|l| l.id).collect()
@@ -178,20 +263,20 @@ mod tests {
     #[test]
     fn batches_append_in_order_and_move_the_cursor() {
         let mut log = ChatLog::new(samples(1..=1), false);
-        assert_eq!(log.apply(Batch::new(1, samples(2..=3))), 2);
+        assert_eq!(log.apply(batch(1, samples(2..=3))), 2);
         assert_eq!(ids(&log), [1, 2, 3]);
         assert_eq!(log.cursor(), 3);
         // An empty answer keeps the cursor.
-        assert_eq!(log.apply(Batch::new(3, vec![])), 0);
+        assert_eq!(log.apply(batch(3, vec![])), 0);
         assert_eq!(log.cursor(), 3);
     }
 
     #[test]
     fn repeated_or_stale_answers_add_nothing() {
         let mut log = ChatLog::new(samples(1..=1), false);
-        log.apply(Batch::new(1, samples(2..=3)));
-        assert_eq!(log.apply(Batch::new(1, samples(2..=3))), 0);
-        assert_eq!(log.apply(Batch::new(0, samples(1..=1))), 0);
+        log.apply(batch(1, samples(2..=3)));
+        assert_eq!(log.apply(batch(1, samples(2..=3))), 0);
+        assert_eq!(log.apply(batch(0, samples(1..=1))), 0);
         assert_eq!(ids(&log), [1, 2, 3]);
         assert_eq!(log.cursor(), 3);
     }
@@ -204,7 +289,7 @@ mod tests {
         assert_eq!(ids(&log), [1, 3]);
         assert_eq!(log.cursor(), 1);
         // The next poll brings 2 and 3 again: 2 goes before 3, 3 is not doubled.
-        assert_eq!(log.apply(Batch::new(1, samples(2..=3))), 1);
+        assert_eq!(log.apply(batch(1, samples(2..=3))), 1);
         assert_eq!(ids(&log), [1, 2, 3]);
         assert_eq!(log.cursor(), 3);
     }
@@ -213,7 +298,7 @@ mod tests {
     fn keeps_at_most_the_newest_lines_in_view() {
         let mut log = ChatLog::new(vec![], false);
         let newest = MAX_LINES_IN_VIEW as i64 + 20;
-        log.apply(Batch::new(0, samples(1..=newest)));
+        log.apply(batch(0, samples(1..=newest)));
         assert_eq!(log.lines().len(), MAX_LINES_IN_VIEW);
         assert_eq!(log.lines()[0].id, 21);
         assert_eq!(log.cursor(), newest);
@@ -247,7 +332,7 @@ mod tests {
         assert!(!log.is_following());
         // New lines move the cursor and are counted, not shown.
         let arrived = samples(newest + 1..=newest + 2);
-        assert_eq!(log.apply(Batch::new(newest, arrived.clone())), 2);
+        assert_eq!(log.apply(batch(newest, arrived.clone())), 2);
         assert_eq!(log.missed(), 2);
         assert_eq!(log.cursor(), newest + 2);
         assert!(!ids(&log).contains(&(newest + 1)));
@@ -267,7 +352,7 @@ mod tests {
         assert!(!log.is_following());
         // The jump asks for the lines before cursor + 1; a held poll answers first.
         let asked_before = log.cursor() + 1;
-        log.apply(Batch::new(newest, samples(newest + 1..=newest + 3)));
+        log.apply(batch(newest, samples(newest + 1..=newest + 3)));
         let answer: Vec<Line> = samples(newest - 99..=newest)
             .into_iter()
             .filter(|l| l.id < asked_before)
@@ -281,7 +366,7 @@ mod tests {
         assert!(shown.windows(2).all(|w| w[1] == w[0] + 1), "no gap");
         assert_eq!(log.cursor(), newest + 3);
         // And later polls go on from there.
-        log.apply(Batch::new(newest + 3, samples(newest + 4..=newest + 4)));
+        log.apply(batch(newest + 3, samples(newest + 4..=newest + 4)));
         assert_eq!(log.lines().last().map(|l| l.id), Some(newest + 4));
     }
 }

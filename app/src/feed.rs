@@ -546,7 +546,7 @@ mod tests {
     #[test]
     fn an_edit_rewrites_its_line_and_a_deletion_takes_it_and_its_edits_out() {
         let feed = Feed::with_capacity(16, vec![], 0, vec![]);
-        let mut erasures = feed.erasures();
+        let erasures = feed.erasures();
         feed.publish(vec![posted("a", 1), posted("a", 2), posted("b", 3)]);
         feed.publish(vec![change("a", 4, 1, ChangeKind::Edited)]);
         let events = feed.since(&room("a"), 0, 10).unwrap();

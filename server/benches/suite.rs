@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -77,7 +78,7 @@ async fn run(plan: &Plan, full: bool) -> String {
         spawn_listening(command)
     };
     let idle_rss = rss_mb(server.id());
-    let client = reqwest::Client::new();
+    let (client, jar) = poster();
     for i in 0..50 {
         post(&client, &addr, &format!("seed line {i}")).await;
     }
@@ -127,14 +128,19 @@ async fn run(plan: &Plan, full: bool) -> String {
         &page,
         &base64,
     );
-    let posts = wrk.post(&format!("http://{addr}/api/send"), 64, plan.seconds);
+    let posts = wrk.post(
+        &format!("http://{addr}/api/send"),
+        64,
+        plan.seconds,
+        &cookies(&jar, &addr),
+    );
     table.load(
         "durable posts (acknowledged/s), 64 posters",
         &posts,
         &base64,
     );
 
-    postgres(&mut table, &wrk, &client, plan, &base64).await;
+    postgres(&mut table, &wrk, plan, &base64).await;
 
     let seen = held_delivery(&client, &addr, &addr, plan.held_pollers, plan.seen_samples).await;
     table.row(
@@ -233,13 +239,10 @@ async fn run(plan: &Plan, full: bool) -> String {
 /// The same measures on PostgreSQL (a throwaway server of `.ci/pg-sandbox`): polls from memory,
 /// posts on one server and on two sharing the database, and a post on one server seen by polls
 /// held on the other.
-async fn postgres(
-    table: &mut Table,
-    wrk: &Wrk,
-    client: &reqwest::Client,
-    plan: &Plan,
-    baseline: &Load,
-) {
+async fn postgres(table: &mut Table, wrk: &Wrk, plan: &Plan, baseline: &Load) {
+    // Its own identity: the PostgreSQL chat is another chat.
+    let (client, jar) = poster();
+    let (client, jar) = (&client, &jar);
     let pg = server::testing::pg_sandbox::Sandbox::start();
     let (mut one, a) = spawn_server(pg.url.as_ref());
     let (mut two, b) = spawn_server(pg.url.as_ref());
@@ -263,15 +266,19 @@ async fn postgres(
         &twenty,
         baseline,
     );
-    let posts = wrk.post(&format!("http://{a}/api/send"), 64, plan.seconds);
+    // The identity of this database (the jar ignores ports: the seeding replaced it).
+    let cookie = cookies(jar, &a);
+    let posts = wrk.post(&format!("http://{a}/api/send"), 64, plan.seconds, &cookie);
     table.load(
         "PostgreSQL: durable posts (acknowledged/s), 64 posters, one server",
         &posts,
         baseline,
     );
     let (on_a, on_b) = std::thread::scope(|scope| {
-        let on_a = scope.spawn(|| wrk.post(&format!("http://{a}/api/send"), 32, plan.seconds));
-        let on_b = scope.spawn(|| wrk.post(&format!("http://{b}/api/send"), 32, plan.seconds));
+        let on_a =
+            scope.spawn(|| wrk.post(&format!("http://{a}/api/send"), 32, plan.seconds, &cookie));
+        let on_b =
+            scope.spawn(|| wrk.post(&format!("http://{b}/api/send"), 32, plan.seconds, &cookie));
         (on_a.join().unwrap(), on_b.join().unwrap())
     });
     let both = Load {
@@ -313,6 +320,27 @@ fn spawn_server(database: &std::ffi::OsStr) -> (Child, String) {
         .arg("--database")
         .arg(database);
     spawn_listening(command)
+}
+
+/// The bench posts as one person: a client whose identity cookie (kept in its jar) holds the
+/// name it posts under, one per chat.
+fn poster() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .build()
+        .unwrap();
+    (client, jar)
+}
+
+/// The cookies `jar` sends to the server at `addr` (the bench's identity), as a header value.
+fn cookies(jar: &reqwest::cookie::Jar, addr: &str) -> String {
+    use reqwest::cookie::CookieStore;
+    let url = format!("http://{addr}/").parse().unwrap();
+    let header = jar
+        .cookies(&url)
+        .expect("the seeding posts left an identity cookie");
+    header.to_str().unwrap().to_owned()
 }
 
 async fn post(client: &reqwest::Client, addr: &str, text: &str) -> serde_json::Value {
@@ -639,13 +667,17 @@ impl Wrk {
         self.run(url, connections, seconds, None)
     }
 
-    fn post(&self, url: &str, connections: u32, seconds: u32) -> Load {
-        let script = self.scripts.path().join("post.lua");
+    /// Posts as the holder of the bench's name: `cookie` carries its identity.
+    fn post(&self, url: &str, connections: u32, seconds: u32, cookie: &str) -> Load {
+        let script = self.scripts.path().join(format!("post-{connections}.lua"));
         std::fs::write(
             &script,
-            "wrk.method = \"POST\"\n\
-             wrk.body = \"screenname=bench&text=a+line+from+wrk\"\n\
-             wrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n",
+            format!(
+                "wrk.method = \"POST\"\n\
+                 wrk.body = \"screenname=bench&text=a+line+from+wrk\"\n\
+                 wrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n\
+                 wrk.headers[\"Cookie\"] = \"{cookie}\"\n"
+            ),
         )
         .unwrap();
         self.run(url, connections, seconds, Some(&script))

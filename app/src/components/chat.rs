@@ -1,9 +1,9 @@
 use super::compose::Compose;
 use super::history::{self, Older};
 use super::line_view::LineView;
-use super::rooms::RoomBar;
 use crate::api::{ChatSnapshot, SendLine, snapshot};
 use crate::chat_log::ChatLog;
+use crate::line::Line;
 use crate::page_data;
 use crate::poller::{Link, Poller, Unread, mark_hydrated};
 use crate::room::Room;
@@ -51,18 +51,40 @@ pub fn title(room: &Room, unread: Unread) -> String {
 
 #[component]
 fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
+    // Which lines get Edit and Delete: on the server, those under the reader's names; in the
+    // browser, those it posted since (the server decides, whatever the page offers).
+    #[cfg(feature = "ssr")]
+    let me = StoredValue::new(snapshot.me.clone());
+    #[cfg(feature = "ssr")]
+    let account = me.with_value(super::account::html);
+    #[cfg(not(feature = "ssr"))]
+    let account = super::account::html();
+    let account = view! { <div class="account" inner_html=account /> }.into_any();
     let ChatSnapshot {
         room,
         lines,
         has_older,
         before,
         poll_ms,
+        #[cfg(feature = "ssr")]
         rooms,
         screenname,
-        me,
+        ..
     } = snapshot;
+    #[cfg(feature = "ssr")]
+    let room_bar = super::rooms::html(&room, &rooms);
+    #[cfg(not(feature = "ssr"))]
+    let room_bar = String::new();
     // The reader's name: remembered by the server, then whatever they post as.
     let reader = RwSignal::new(screenname);
+    let posted_here = StoredValue::new(Vec::<i64>::new());
+    let mine = move |line: &Line| {
+        #[cfg(feature = "ssr")]
+        return me.with_value(|me| me.holds(&line.screenname));
+        #[cfg(not(feature = "ssr"))]
+        posted_here.with_value(|ids| ids.contains(&line.id))
+    };
+
     let log = RwSignal::new(ChatLog::new(lines, has_older));
     // Lines newer than this arrived while the page was open: only they are announced.
     let arrived_after = RwSignal::new(log.with_untracked(ChatLog::cursor));
@@ -139,11 +161,16 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
         if let Some(Ok(line)) = send.value().get() {
             at_bottom.set_value(true);
             reader.set(Some(line.screenname.clone()));
+            posted_here.update_value(|ids| ids.push(line.id));
             log.update(|log| log.insert_own(line));
             poller.poll_now();
         }
     });
 
+    let line_view = move |line: Line| {
+        let mine = mine(&line);
+        view! { <LineView line local_time reader mine /> }
+    };
     let in_view = move |arrived: bool| {
         let after = arrived_after.get();
         log.with(|log| {
@@ -188,16 +215,16 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
                     <div class="history">
                         <For
                             each=move || in_view(false)
-                            key=|line| line.id
-                            children=move |line| view! { <LineView line local_time reader /> }
+                            key=|line| line.version()
+                            children=line_view
                         />
                     </div>
                     // ...only lines that arrive while the page is open.
                     <div class="arrived" role="log" aria-live="polite" aria-label="New messages">
                         <For
                             each=move || in_view(true)
-                            key=|line| line.id
-                            children=move |line| view! { <LineView line local_time reader /> }
+                            key=|line| line.version()
+                            children=line_view
                         />
                     </div>
                     {(!live).then(|| history::back_to_newest(&room)).into_any()}
@@ -217,12 +244,13 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
     view! {
         {refresh}
         <a class="skip-link" href="#text">"Skip to the message field"</a>
-        <RoomBar room=room.clone() rooms />
+        <header class="room-bar" inner_html=room_bar />
         {log_view}
         <p class="link-status" role="status" hidden=move || link.get() == Link::Live>
             "Reconnecting…"
         </p>
         <Compose send room reader />
+        {account}
     }
     .into_any()
 }

@@ -1,5 +1,6 @@
 //! The page: the page a URL asks for, and the chat (the HTML around it is `shell`'s).
 
+mod account;
 mod chat;
 mod compose;
 mod history;
@@ -14,6 +15,19 @@ pub use shell::shell;
 use crate::location::{Location, Page};
 use crate::room::{Room, RoomPath};
 use leptos::prelude::*;
+
+/// The message of the error a plain form post to one of `paths` came back with, if the page
+/// shows one.
+#[cfg(feature = "ssr")]
+fn form_error(paths: &[&str]) -> Option<String> {
+    use crate::error::ApiError;
+    use leptos::server::ServerActionError;
+    use leptos::server_fn::error::ServerFnUrlError;
+    let error = use_context::<ServerActionError>()?;
+    paths
+        .contains(&error.path())
+        .then(|| ServerFnUrlError::<ApiError>::decode_err(error.err()).message)
+}
 
 /// Sets the status of the page being rendered (on the server; the browser has its page).
 fn set_status(code: u16) {
@@ -69,34 +83,38 @@ impl Shows {
     }
 }
 
+/// `html` on the server; nothing in the browser, which hydrates what the server rendered as
+/// it is (`inner_html` is not set again on hydration). For markup that never changes once
+/// rendered: none of it then weighs on the wasm.
+fn server_rendered(html: impl FnOnce() -> String) -> String {
+    #[cfg(feature = "ssr")]
+    return html();
+    #[cfg(not(feature = "ssr"))]
+    {
+        let _ = html;
+        String::new()
+    }
+}
+
 #[component]
 fn NotFound() -> impl IntoView {
     set_status(404);
-    view! {
-        <main class="chat">
-            <p class="not-found">"Page not found."</p>
-            <p>
-                <a href="/">"Go to #general"</a>
-            </p>
-        </main>
-    }
+    let html = server_rendered(|| {
+        r#"<p class="not-found">Page not found.</p><p><a href="/">Go to #general</a></p>"#.into()
+    });
+    view! { <main class="chat" inner_html=html /> }
 }
 
 /// The 404 page for a name that cannot be a room: it says what a room name may be.
 #[component]
 fn NotARoom(name: String) -> impl IntoView {
     set_status(404);
-    view! {
-        <main class="chat">
-            <h1>"No such room"</h1>
-            <p class="not-found">
-                <code>{name}</code>
-                " is not a room name. "
-                {crate::room::ROOM_RULE}
-            </p>
-            <p>
-                <a href="/">"Go to #general"</a>
-            </p>
-        </main>
-    }
+    let html = server_rendered(|| {
+        format!(
+            r#"<h1>No such room</h1><p class="not-found"><code>{}</code> is not a room name. {}</p><p><a href="/">Go to #general</a></p>"#,
+            crate::text::escaped(&name),
+            crate::room::ROOM_RULE
+        )
+    });
+    view! { <main class="chat" inner_html=html /> }
 }

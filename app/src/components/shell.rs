@@ -3,6 +3,7 @@
 
 use super::{App, Shows, chat};
 use crate::location::{Location, Page};
+use crate::text::escaped;
 use leptos::prelude::*;
 use leptos_meta::HashedStylesheet;
 
@@ -15,13 +16,6 @@ fn title(page: Page) -> String {
         Shows::NotARoom(_) => "No such room · Chat".to_owned(),
         Shows::NotFound => "Not found · Chat".to_owned(),
     }
-}
-
-/// Text as HTML text: `&`, `<` and `>` escaped.
-fn escaped(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// The document around the app, rendered on the server only.
