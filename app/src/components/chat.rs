@@ -52,7 +52,8 @@ pub fn title(room: &Room, unread: Unread) -> String {
 #[component]
 fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
     // Which lines get Edit and Delete: on the server, those under the reader's names; in the
-    // browser, those it posted since (the server decides, whatever the page offers).
+    // browser, those it posted since, or under the name it posts as (its own line may come
+    // by the poll before the send's answer). The server decides, whatever the page offers.
     #[cfg(feature = "ssr")]
     let me = StoredValue::new(snapshot.me.clone());
     #[cfg(feature = "ssr")]
@@ -82,7 +83,10 @@ fn Chat(snapshot: ChatSnapshot) -> impl IntoView {
         #[cfg(feature = "ssr")]
         return me.with_value(|me| me.holds(&line.screenname));
         #[cfg(not(feature = "ssr"))]
-        posted_here.with_value(|ids| ids.contains(&line.id))
+        {
+            posted_here.with_value(|ids| ids.contains(&line.id))
+                || reader.with_untracked(|name| name.as_deref() == Some(&line.screenname))
+        }
     };
 
     let log = RwSignal::new(ChatLog::new(lines, has_older));

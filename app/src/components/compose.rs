@@ -39,6 +39,8 @@ pub fn Compose(
             return;
         }
         local_error.set(None);
+        // The name it posts as from now on (its line may come back by the poll first).
+        reader.set(NewLine::parse(&screenname, "-").ok().map(|l| l.screenname().to_owned()));
         let message = SendLine {
             screenname,
             text,

@@ -354,7 +354,12 @@ fn field(name: &str) -> Schema {
                 "1 to {MAX_TEXT_CHARS} characters (after trimming, in NFC); one line, not blank."
             ),
         ),
-        "id" => whole(1, "The id of a line.".into()),
+        "id" => ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(i64::MAX))
+            .description(Some("The id of a line."))
+            .build(),
         "password" => text(
             MAX_PASSWORD_CHARS,
             &format!("{MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters."),
