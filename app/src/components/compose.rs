@@ -40,7 +40,11 @@ pub fn Compose(
         }
         local_error.set(None);
         // The name it posts as from now on (its line may come back by the poll first).
-        reader.set(NewLine::parse(&screenname, "-").ok().map(|l| l.screenname().to_owned()));
+        reader.set(
+            NewLine::parse(&screenname, "-")
+                .ok()
+                .map(|l| l.screenname().to_owned()),
+        );
         let message = SendLine {
             screenname,
             text,
