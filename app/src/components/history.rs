@@ -63,9 +63,18 @@ pub fn top_of_log(room: Room, log: RwSignal<ChatLog>, older: Older) -> impl Into
                         <a
                             class="show-older"
                             href=href
-                            on:focus=move |_| JUST_FOCUSED.with(|focused| focused.set(true))
+                            on:focus=move |_| {
+                                JUST_FOCUSED.with(|focused| focused.set(true));
+                                // Only the scroll the focus itself causes (its scroll event
+                                // comes before the next frame): a focus that scrolls nothing
+                                // must not swallow the reader's next scroll.
+                                request_animation_frame(|| JUST_FOCUSED.with(|f| f.set(false)));
+                            }
                             on:click=move |ev| {
                                 ev.prevent_default();
+                                // Followed, not just focused: the scrolls after it are the
+                                // reader's (a click's focus would otherwise swallow one).
+                                JUST_FOCUSED.with(|focused| focused.set(false));
                                 older.load();
                             }
                         >

@@ -196,3 +196,25 @@ async fn an_edit_after_the_window_is_refused() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn the_page_offers_edit_and_delete_on_the_readers_own_lines_only() {
+    let server = TestServer::builder().holding_names().start().await;
+    let (ann, bob) = (server.browser(), server.browser());
+    let (_, mine) = ann.send("ann", "mine").await;
+    let (_, theirs) = bob.send("bob", "theirs").await;
+    let page = |browser: &crate::common::Browser| {
+        let (client, url) = (browser.client.clone(), server.url("/"));
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let actions_of = |line: &Value| format!(r#"name="id" value="{}""#, line["id"]);
+    let anns = page(&ann).await;
+    assert!(anns.contains(&actions_of(&mine)), "{anns}");
+    assert!(!anns.contains(&actions_of(&theirs)));
+    let bobs = page(&bob).await;
+    assert!(bobs.contains(&actions_of(&theirs)) && !bobs.contains(&actions_of(&mine)));
+    // A reader without an identity is offered none, and pages are kept per identity.
+    let nobody = page(&server.browser()).await;
+    assert!(!nobody.contains(r#"action="/api/edit""#));
+    assert!(page(&ann).await.contains(&actions_of(&mine)));
+}

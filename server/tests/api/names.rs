@@ -226,3 +226,61 @@ async fn the_new_endpoints_refuse_other_sites_and_unknown_fields() {
         assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
     }
 }
+
+#[tokio::test]
+async fn signing_in_from_a_plain_form_goes_back_with_its_error_beside_it() {
+    let server = TestServer::builder().holding_names().start().await;
+    let ann = server.browser();
+    ann.send("ann", "hi").await;
+    ann.post("/api/password", &[("password", "correct horse")])
+        .await;
+    let plain = server.browser();
+    let form = |password: &'static str| {
+        plain
+            .client
+            .post(server.url("/api/sign-in"))
+            .header("accept", "text/html")
+            .header("referer", server.url("/"))
+            .form(&[("screenname", "ann"), ("password", password)])
+            .send()
+    };
+    let wrong = form("wrong horse").await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::FOUND);
+    let back = wrong.headers()["location"].to_str().unwrap().to_owned();
+    assert!(back.contains("__err="), "{back}");
+    let page = plain
+        .client
+        .get(&back)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let account = page
+        .split(r#"class="account""#)
+        .nth(1)
+        .expect("the account block");
+    assert!(
+        account.contains("That name and password do not match."),
+        "{account}"
+    );
+    assert!(
+        account.contains("<details open>"),
+        "the form is shown open: {account}"
+    );
+    // The right password comes back to the page, signed in.
+    let right = form("correct horse").await.unwrap();
+    assert_eq!(right.status(), StatusCode::FOUND);
+    let page = plain
+        .client
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Your names: <bdi>ann</bdi>"), "{page}");
+    assert!(page.contains(r#"action="/api/sign-out""#));
+}
