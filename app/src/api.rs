@@ -85,6 +85,7 @@ impl Batch {
     }
 
     /// The lines and changes in id order.
+    #[cfg(test)]
     pub fn events(self) -> Vec<Event> {
         crate::change::merged(self.lines, self.changes)
     }

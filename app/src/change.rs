@@ -74,7 +74,25 @@ impl Event {
     }
 }
 
+/// Something in the ordered sequence: a line or an event, by its id (what tests compare).
+pub trait HasId {
+    fn id(&self) -> i64;
+}
+
+impl HasId for Line {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+impl HasId for Event {
+    fn id(&self) -> i64 {
+        Event::id(self)
+    }
+}
+
 /// `lines` and `changes` (each ascending by id) as one ascending sequence.
+#[cfg(test)]
 pub fn merged(lines: Vec<Line>, changes: Vec<Change>) -> Vec<Event> {
     let mut events: Vec<Event> = lines
         .into_iter()

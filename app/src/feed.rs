@@ -506,6 +506,7 @@ pub type SharedFeed = Arc<Feed>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::change::HasId;
 
     fn posted(room: &str, id: i64) -> Posted {
         Posted::line(Room::parse(room).unwrap(), Line::sample(id))
@@ -527,20 +528,6 @@ mod tests {
 
     fn ids<T: HasId>(events: &[T]) -> Vec<i64> {
         events.iter().map(HasId::id).collect()
-    }
-
-    trait HasId {
-        fn id(&self) -> i64;
-    }
-    impl HasId for Line {
-        fn id(&self) -> i64 {
-            self.id
-        }
-    }
-    impl HasId for Event {
-        fn id(&self) -> i64 {
-            Event::id(self)
-        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use crate::storage::rules::Rules;
 use app::change::Event;
+pub use app::change::HasId;
 use app::line::{IdempotencyKey, Line, NewLine};
 use app::room::Room;
 use app::store::{ChatStore, StoreError};
@@ -66,23 +67,6 @@ pub async fn poison_fails_alone(store: Arc<dyn ChatStore>, release: impl FnOnce(
         }
     }
     assert_eq!(stored, ["a", "b", "c", "d"]);
-}
-
-/// Something with an id: a line, or an event (a line or a change).
-pub trait HasId {
-    fn id(&self) -> i64;
-}
-
-impl HasId for Line {
-    fn id(&self) -> i64 {
-        self.id
-    }
-}
-
-impl HasId for Event {
-    fn id(&self) -> i64 {
-        Event::id(self)
-    }
 }
 
 pub fn ids<T: HasId>(items: &[T]) -> Vec<i64> {

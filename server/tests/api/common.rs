@@ -214,6 +214,17 @@ impl Drop for TestServer {
     }
 }
 
+/// The `Set-Cookie` of `response` that sets the cookie `name`, if any.
+pub fn cookie_set(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
 /// A SQLite store at `path`, with names not held (as [`Builder`] makes its own).
 pub fn sqlite_store(path: &Path) -> SqliteStore {
     let options = server::storage::post_queue::Options {

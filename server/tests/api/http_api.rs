@@ -253,13 +253,7 @@ async fn a_post_remembers_the_name_and_the_page_prefills_it() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("chat_name="))
-        .expect("the name is remembered");
+    let cookie = crate::common::cookie_set(&res, "chat_name").expect("the name is remembered");
     assert!(
         cookie.starts_with("chat_name=Zo%C3%AB%20Smith;"),
         "{cookie}"

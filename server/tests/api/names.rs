@@ -1,7 +1,7 @@
 //! Held names over HTTP: the identity cookie, look-alikes refused, passwords, signing in and
 //! out, and the limits on guessing.
 
-use crate::common::{TestServer, ids};
+use crate::common::{TestServer, cookie_set, ids};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -17,13 +17,7 @@ async fn a_first_post_holds_the_name_and_look_alikes_are_refused() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("chat_identity="))
-        .expect("an identity cookie");
+    let cookie = cookie_set(&res, "chat_identity").expect("an identity cookie");
     let secret = cookie
         .split(';')
         .next()
